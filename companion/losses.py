@@ -1,0 +1,91 @@
+r"""Objectives as pure functions of tensors.
+
+**The reduction convention**, used by every loss in the book: *sum over the data
+dimensions, mean over the batch*. A loss is therefore a number per example (for a
+likelihood-based loss, nats per example), independent of the batch size, and terms such as
+a reconstruction error and a KL divergence add without hidden rescaling. Weights such as
+β or λ are always explicit arguments of the caller, never factors inside these functions.
+
+To compare with papers that report a per-pixel mean squared error, divide by the number
+of dimensions d; to get bits per dimension from nats per example, divide by d·ln 2
+(:func:`bits_per_dim`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_pair(x_hat: torch.Tensor, x: torch.Tensor, name: str) -> None:
+    if not isinstance(x_hat, torch.Tensor) or not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: both arguments must be torch tensors")
+    if x_hat.shape != x.shape:
+        raise ValueError(f"{name}: prediction shape {tuple(x_hat.shape)} does not match "
+                         f"target shape {tuple(x.shape)}")
+    if x.dim() < 2:
+        raise ValueError(f"{name}: expected a batch (B, ...) with at least 2 dims, "
+                         f"got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected floating-point tensors, got {x.dtype}")
+
+
+def sum_per_example(t: torch.Tensor) -> torch.Tensor:
+    """(B, ...) → (B,): sum over every dimension but the first (the batch)."""
+    return t.flatten(start_dim=1).sum(dim=1)
+
+
+def mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r"""Squared error ‖x − x'‖², summed over dimensions, averaged over the batch.
+
+    This is L_AE of the survey, (1/n) Σ_i ‖x⁽ⁱ⁾ − f_θ(g_φ(x⁽ⁱ⁾))‖², and up to constants the
+    negative log-likelihood of a Gaussian decoder with unit variance.
+
+    Args:
+        x_hat: reconstruction, shape (B, ...).
+        x: target, same shape.
+    Returns:
+        scalar tensor.
+    """
+    _check_pair(x_hat, x, "mse")
+    return sum_per_example((x_hat - x) ** 2).mean()
+
+
+def bce_with_logits(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r"""Cross-entropy of targets x ∈ [0, 1] under Bernoulli(σ(logits)).
+
+    −Σ_d [x_d log σ(l_d) + (1 − x_d) log(1 − σ(l_d))], summed over dimensions, averaged
+    over the batch: the survey's cross-entropy form of L_AE for a sigmoid output layer,
+    computed from the logits for numerical stability.
+
+    Args:
+        logits: pre-sigmoid decoder output, shape (B, ...).
+        x: targets in [0, 1], same shape.
+    Returns:
+        scalar tensor (nats per example).
+    """
+    _check_pair(logits, x, "bce_with_logits")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError("bce_with_logits: targets must lie in [0, 1] "
+                         f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")
+    per_dim = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return sum_per_example(per_dim).mean()
+
+
+RECONSTRUCTION_LOSSES = {"mse": mse, "bce": bce_with_logits}
+
+
+def reconstruction(kind: str, decoder_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Dispatch to :func:`mse` (``kind="mse"``) or :func:`bce_with_logits` (``"bce"``)."""
+    if kind not in RECONSTRUCTION_LOSSES:
+        raise ValueError(f"unknown reconstruction loss {kind!r}; "
+                         f"expected one of {sorted(RECONSTRUCTION_LOSSES)}")
+    return RECONSTRUCTION_LOSSES[kind](decoder_out, x)
+
+
+def bits_per_dim(nats_per_example: float | torch.Tensor, dims: int) -> float:
+    """Convert nats per example to bits per dimension: nats / (d · ln 2)."""
+    if dims < 1:
+        raise ValueError(f"dims must be ≥ 1, got {dims}")
+    return float(nats_per_example) / (dims * math.log(2.0))

@@ -1,0 +1,9 @@
+"""Evaluation: reconstruction error, subspace angles, linear probes.
+
+Pure functions on tensors or arrays; model-facing helpers batch the work under ``no_grad``.
+"""
+from companion.metrics.probes import linear_probe_accuracy
+from companion.metrics.reconstruction import encode_all, reconstruction_error
+from companion.metrics.subspace import principal_angles
+
+__all__ = ["encode_all", "linear_probe_accuracy", "principal_angles", "reconstruction_error"]

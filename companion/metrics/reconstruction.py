@@ -1,0 +1,49 @@
+"""Held-out reconstruction error and codes, batched under ``no_grad``."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _batches(x: torch.Tensor, batch_size: int):
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise ValueError(f"expected a tensor of shape (N, ...), got {getattr(x, 'shape', type(x))}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    for i in range(0, len(x), batch_size):
+        yield x[i:i + batch_size]
+
+
+@torch.no_grad()
+def reconstruction_error(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> float:
+    """Mean over examples of the squared error ‖x − x'‖² summed over dimensions.
+
+    Uses ``model.decode(model.encode(x))``, i.e. the model's reconstruction in data space,
+    whatever loss it was trained with, so models are compared on one scale. Divide by
+    the number of dimensions for a per-pixel MSE.
+    """
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    try:
+        for xb in _batches(x, batch_size):
+            x_hat = model.decode(model.encode(xb)).reshape(xb.shape)
+            total += ((x_hat - xb) ** 2).flatten(1).sum(1).sum().item()
+    finally:
+        model.train(was_training)
+    return total / len(x)
+
+
+@torch.no_grad()
+def encode_all(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
+    """Codes of every example, (N, k); for a distribution-valued encoder, its mean."""
+    was_training = model.training
+    model.eval()
+    try:
+        codes = []
+        for xb in _batches(x, batch_size):
+            z = model.encode(xb)
+            codes.append(z.mean if hasattr(z, "mean") and not isinstance(z, torch.Tensor) else z)
+    finally:
+        model.train(was_training)
+    return torch.cat(codes)

@@ -1,0 +1,60 @@
+"""The contract every model of the book follows.
+
+A model is an ``nn.Module`` whose ``forward(x)`` returns an :class:`Output`; it also has
+``encode(x)`` (g_φ, or q_φ(z|x) for probabilistic models) and ``decode(z)`` (f_θ, or
+p_θ(x|z)), and is built from a config dataclass whose fields are validated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import torch
+
+
+@dataclass
+class Output:
+    """What ``model(x)`` returns.
+
+    Attributes:
+        loss: scalar tensor to minimise (nats per example under the reduction convention
+            of :mod:`companion.losses`).
+        terms: named scalar parts of the loss, e.g. ``{"recon": ..., "kl": ...}``; the
+            trainer logs each of them.
+        x_hat: the reconstruction x' = f_θ(z), same shape as the input.
+        z: the code of each input, shape (B, code_size).
+    """
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    x_hat: torch.Tensor | None = None
+    z: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.loss, torch.Tensor) or self.loss.dim() != 0:
+            raise ValueError("Output.loss must be a scalar (0-dim) tensor")
+        for name, value in self.terms.items():
+            if not isinstance(value, torch.Tensor) or value.dim() != 0:
+                raise ValueError(f"Output.terms[{name!r}] must be a scalar tensor")
+
+
+def positive_int(obj, name: str) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``getattr(obj, name)`` is an int ≥ 1."""
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{type(obj).__name__}.{name} must be a positive int, got {value!r}")
+
+
+def choice(obj, name: str, options: tuple[str, ...]) -> None:
+    """Raise a ``ValueError`` unless ``getattr(obj, name)`` is one of ``options``."""
+    value = getattr(obj, name)
+    if value not in options:
+        raise ValueError(f"{type(obj).__name__}.{name} must be one of {options}, got {value!r}")
+
+
+def config_dict(config) -> dict:
+    """A config dataclass as a plain dict (tuples become lists), for checkpoints and JSON."""
+    out = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -1,0 +1,91 @@
+"""Every checker passes its reference solution and rejects plausible wrong answers."""
+import math
+
+import pytest
+import torch
+
+from companion.exercises import REGISTRY, check
+from companion.exercises.ch01_autoencoder import largest_angle_reference, pca_reconstruct_reference
+
+
+def _qr_angle(a, b, radians=False, no_qr=False):
+    qa, qb = (a, b) if no_qr else (torch.linalg.qr(a)[0], torch.linalg.qr(b)[0])
+    c = torch.linalg.svdvals(qa.T @ qb).clamp(max=1.0).min().item()
+    return math.acos(c) if radians else math.degrees(math.acos(c))
+
+
+def _pca_no_centering(x_train, x, k):
+    _, _, vh = torch.linalg.svd(x_train, full_matrices=False)
+    w = vh[:k].T
+    return x @ w @ w.T
+
+
+def _pca_wrong_axis(x_train, x, k):
+    mean = x_train.mean(0)
+    u, _, _ = torch.linalg.svd((x_train - mean).T, full_matrices=False)
+    w = u[:, -k:]  # smallest components instead of largest
+    return mean + (x - mean) @ w @ w.T
+
+
+WRONG = {
+    "ae.mse": [
+        lambda x_hat, x: ((x_hat - x) ** 2).mean(),                           # mean over pixels too
+        lambda x_hat, x: ((x_hat - x) ** 2).sum(),                            # no batch mean
+        lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1),               # not reduced
+        lambda x_hat, x: (x_hat - x).abs().flatten(1).sum(1).mean(),         # L1
+    ],
+    "ae.pca_reconstruct": [
+        _pca_no_centering,
+        _pca_wrong_axis,
+        lambda x_train, x, k: pca_reconstruct_reference(x_train, x, k + 1),  # off by one
+    ],
+    "ae.largest_angle": [
+        lambda a, b: _qr_angle(a, b, radians=True),
+        lambda a, b: _qr_angle(torch.nn.functional.normalize(a, dim=0),              # columns normalised
+                               torch.nn.functional.normalize(b, dim=0), no_qr=True),  # but not orthogonal
+        lambda a, b: float(torch.rad2deg(torch.arccos(torch.linalg.svdvals(
+            torch.linalg.qr(a)[0].T @ torch.linalg.qr(b)[0]).clamp(max=1).max()))),     # smallest angle
+    ],
+}
+
+REFERENCE = {
+    "ae.mse": lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1).mean(),
+    "ae.pca_reconstruct": pca_reconstruct_reference,
+    "ae.largest_angle": lambda a, b: _qr_angle(a, b),
+}
+
+
+def test_every_registered_exercise_is_tested():
+    assert set(REGISTRY) == set(WRONG) == set(REFERENCE)
+
+
+@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
+def test_reference_passes(exercise_id):
+    assert check(exercise_id, REFERENCE[exercise_id], verbose=False)
+    assert check(exercise_id, REGISTRY[exercise_id].reference, verbose=False)
+
+
+@pytest.mark.parametrize("exercise_id,index", [(k, i) for k, v in WRONG.items() for i in range(len(v))])
+def test_wrong_answers_fail_with_a_message(exercise_id, index, capsys):
+    result = check(exercise_id, WRONG[exercise_id][index])
+    assert not result
+    out = capsys.readouterr().out
+    assert out.startswith("❌") and "Hint:" in out and "case" in out
+
+
+def test_exceptions_and_wrong_types_are_reported():
+    result = check("ae.mse", lambda a, b: 1 / 0, verbose=False)
+    assert not result and "ZeroDivisionError" in result.message
+    result = check("ae.mse", lambda a, b: None, verbose=False)
+    assert "expected a torch.Tensor" in result.message
+    result = check("ae.pca_reconstruct", lambda xt, x, k: x[:, :k], verbose=False)
+    assert "expected shape" in result.message
+    result = check("ae.largest_angle", lambda a, b: "ninety", verbose=False)
+    assert "expected a number" in result.message
+
+
+def test_unknown_exercise_and_non_callable():
+    with pytest.raises(ValueError, match="unknown exercise"):
+        check("nope", lambda: None)
+    with pytest.raises(TypeError):
+        check("ae.mse", 3)
