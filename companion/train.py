@@ -49,11 +49,12 @@ class History:
             raise KeyError(f"no {split} values for term {term!r}; have {sorted(log)}")
         return log[term][-1]
 
-    def plot(self, ax=None, terms: list[str] | None = None):
-        """Draw the curves of the loss terms (train solid, validation dashed)."""
+    def plot(self, ax=None, terms: list[str] | None = None, **kwargs):
+        """Draw the curves of the loss terms (train solid, validation dashed); keyword
+        arguments go to :func:`companion.viz.plots.plot_history` (``logy``, ``ylabel``)."""
         from companion.viz.plots import plot_history
 
-        return plot_history(self, ax=ax, terms=terms)
+        return plot_history(self, ax=ax, terms=terms, **kwargs)
 
 
 def _as_tensor(data, name: str) -> torch.Tensor:

@@ -66,3 +66,8 @@ def test_book_builds_without_warnings():
     assert out.returncode == 0 and not warnings, "\n".join(warnings) or log[-3000:]
     for f in _toc_files():
         assert (ROOT / "_build" / "html" / f"{f}.html").is_file()
+    # the Colab button of each chapter opens its own .ipynb twin
+    for md in CHAPTERS:
+        page = (ROOT / "_build" / "html" / "chapters" / f"{md.stem}.html").read_text()
+        links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page)
+        assert links and all(l.endswith(f"/chapters/{md.stem}.ipynb") for l in links), links

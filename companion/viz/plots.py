@@ -49,7 +49,8 @@ def image_grid(images, nrow: int | None = None, ax=None, title: str | None = Non
     return ax
 
 
-def plot_history(history, ax=None, terms: list[str] | None = None, logy: bool = False):
+def plot_history(history, ax=None, terms: list[str] | None = None, logy: bool = False,
+                 ylabel: str = "loss per example"):
     """Loss curves of a :class:`companion.train.History`: train solid, validation dashed."""
     ax = _axes(ax, figsize=(5, 3.2))
     terms = terms or [t for t in history.train if t != "loss" or len(history.train) == 1] or ["loss"]
@@ -62,7 +63,7 @@ def plot_history(history, ax=None, terms: list[str] | None = None, logy: bool = 
         if term in history.val:
             ax.plot(epochs, history.val[term], color=color, ls="--", label=f"{term} (held out)")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("nats or squared error per example")
+    ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
     ax.legend(frameon=False)
