@@ -1,0 +1,128 @@
+"""The built website as a reader sees it, in a real browser, with no network.
+
+Every page listed in _toc.yml is checked (new chapters are covered without new test code):
+typeset math, loaded images, no uncaught JavaScript errors, working solution toggles, a
+Colab link to the page's own notebook, and, for every static latent-space explorer, that
+moving each slider changes the displayed image.
+"""
+import re
+
+import pytest
+
+# Uncaught errors that are known and harmless. Keep this list short and explained.
+ALLOWED_JS_ERRORS = [
+    # sphinx-thebe (loaded by Jupyter Book even when Thebe is off) declares this constant in
+    # an inline script that the theme includes twice; nothing on our pages uses Thebe.
+    "Identifier 'THEBE_JS_URL' has already been declared",
+]
+MAX_PAGE_BYTES = 1_500_000
+
+
+def _open(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    failed = []
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.goto(url, wait_until="load", timeout=60_000)
+    # MathJax typesets asynchronously: wait until it says it is done
+    page.wait_for_function("() => !window.MathJax || !window.MathJax.startup || "
+                           "window.MathJax.startup.promise.then(() => true)", timeout=30_000)
+    page.evaluate("() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise")
+    page.wait_for_timeout(300)
+    return page, errors, failed
+
+
+@pytest.fixture
+def opened(browser, site_url, page, screenshots):
+    p, errors, failed = _open(browser, f"{site_url}/{page}.html")
+    yield p, errors, failed
+    p.screenshot(path=str(screenshots / f"{page.replace('/', '__')}.png"), full_page=True)
+    p.close()
+
+
+def test_page_size(built_site, page):
+    site, _ = built_site
+    size = (site / f"{page}.html").stat().st_size
+    print(f"{page}: {size / 1024:.0f} KB")
+    assert size < MAX_PAGE_BYTES, f"{page}.html is {size / 1e6:.2f} MB; keep pages under 1.5 MB"
+
+
+def test_math_is_typeset(opened, built_site, page):
+    p, _, _ = opened
+    text = p.evaluate("() => document.querySelector('main').innerText")
+    for raw in (r"\(", r"\)", r"\[", r"\]", "$$", r"\begin{"):
+        assert raw not in text, f"raw TeX {raw!r} left in the visible text of {page}"
+    source = (built_site[0] / f"{page}.html").read_text()
+    if 'class="math' in source:
+        assert p.locator("mjx-container").count() > 0, "the page has math but MathJax typeset nothing"
+
+
+def test_every_image_loaded(opened):
+    p, _, failed = opened
+    p.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
+    p.wait_for_timeout(200)
+    broken = p.evaluate("""() => Array.from(document.images)
+        .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 120))""")
+    assert not broken, f"images that did not load: {broken}"
+    local = [u for u in failed if u.startswith("http://127.0.0.1")]
+    assert not local, f"requests to the site that failed: {local}"
+
+
+def test_no_uncaught_javascript_errors(opened):
+    _, errors, _ = opened
+    unexpected = [e for e in errors if not any(a in e for a in ALLOWED_JS_ERRORS)]
+    assert not unexpected, unexpected
+
+
+def test_solution_toggles_open(opened):
+    p, _, _ = opened
+    solutions = p.locator(".solution.dropdown")
+    for i in range(solutions.count()):
+        sol = solutions.nth(i)
+        body = sol.locator(".admonition-title ~ *").first
+        sol.scroll_into_view_if_needed()
+        assert not body.is_visible(), "a solution is visible before its toggle is clicked"
+        sol.locator(".toggle-button").first.click()
+        body.wait_for(state="visible", timeout=5000)
+
+
+def test_colab_link_opens_this_pages_notebook(opened, page):
+    p, _, _ = opened
+    links = p.eval_on_selector_all("a[href*='colab.research.google.com']", "els => els.map(e => e.href)")
+    if not page.startswith("chapters/") and not links:
+        pytest.skip("not a notebook page")
+    assert links, "no Colab launch button"
+    assert all(re.search(rf"/blob/main/{re.escape(page)}\.ipynb$", l) for l in links), links
+    binder = p.eval_on_selector_all("a[href*='mybinder.org']", "els => els.map(e => e.href)")
+    assert binder and all(f"{page}.ipynb" in b for b in binder), binder
+
+
+def _shown_image(explorer) -> bytes:
+    """What the explorer displays now: a screenshot of its visible image."""
+    imgs = explorer.locator("img")
+    visible = [imgs.nth(i) for i in range(imgs.count()) if imgs.nth(i).is_visible()]
+    assert len(visible) == 1, f"expected one visible frame, found {len(visible)}"
+    return visible[0].screenshot()
+
+
+def test_static_explorers_respond_to_every_slider(opened, page, screenshots):
+    p, _, _ = opened
+    explorers = p.locator(".companion-explorer")
+    for e in range(explorers.count()):
+        explorer = explorers.nth(e)
+        explorer.scroll_into_view_if_needed()
+        sliders = explorer.locator(".widget-slider")
+        assert sliders.count() >= 1
+        for s in range(sliders.count()):
+            before = _shown_image(explorer)
+            readout = sliders.nth(s).locator(".widget-readout")
+            value = readout.inner_text()
+            handle = sliders.nth(s).locator(".noUi-handle")
+            handle.focus()
+            p.keyboard.press("Home")                       # jump to the first value
+            p.wait_for_timeout(150)
+            assert readout.inner_text() != value, f"slider {s} of explorer {e} did not move"
+            after = _shown_image(explorer)
+            assert after != before, f"moving slider {s} of explorer {e} on {page} did not change the image"
+        explorer.screenshot(path=str(screenshots / f"{page.replace('/', '__')}__explorer{e}.png"))
