@@ -73,6 +73,32 @@ def bce_with_logits(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return sum_per_example(per_dim).mean()
 
 
+def kl_bernoulli(rho: float | torch.Tensor, rho_hat: torch.Tensor, *, eps: float = 1e-7) -> torch.Tensor:
+    r"""KL(Bernoulli(ρ) ‖ Bernoulli(ρ̂)) = ρ log(ρ/ρ̂) + (1 − ρ) log((1 − ρ)/(1 − ρ̂)), elementwise.
+
+    The sparsity penalty of the sparse autoencoder: ρ is the target mean activation, ρ̂ the
+    observed mean activation of each hidden unit.
+
+    Args:
+        rho: target in (0, 1), a number or a tensor broadcastable to ``rho_hat``.
+        rho_hat: mean activations in [0, 1], any shape; clamped to [eps, 1 − eps] so that
+            the divergence stays finite.
+    Returns:
+        a tensor of the broadcast shape, in nats (no reduction).
+    """
+    if not isinstance(rho_hat, torch.Tensor):
+        raise TypeError(f"kl_bernoulli: rho_hat must be a tensor, got {type(rho_hat).__name__}")
+    if not rho_hat.is_floating_point():
+        raise TypeError(f"kl_bernoulli: rho_hat must be floating point, got {rho_hat.dtype}")
+    rho_t = torch.as_tensor(rho, dtype=rho_hat.dtype, device=rho_hat.device)
+    if rho_t.numel() and not bool(((rho_t > 0) & (rho_t < 1)).all()):
+        raise ValueError(f"kl_bernoulli: rho must lie strictly inside (0, 1), got {rho}")
+    if rho_hat.numel() and not bool(((rho_hat >= 0) & (rho_hat <= 1)).all()):
+        raise ValueError("kl_bernoulli: rho_hat must lie in [0, 1] (mean activations of sigmoid units)")
+    rho_hat = rho_hat.clamp(eps, 1 - eps)
+    return rho_t * torch.log(rho_t / rho_hat) + (1 - rho_t) * torch.log((1 - rho_t) / (1 - rho_hat))
+
+
 RECONSTRUCTION_LOSSES = {"mse": mse, "bce": bce_with_logits}
 
 

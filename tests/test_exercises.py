@@ -5,7 +5,30 @@ import pytest
 import torch
 
 from companion.exercises import REGISTRY, check
+from companion.data.corrupt import masking_noise
 from companion.exercises.ch01_autoencoder import largest_angle_reference, pca_reconstruct_reference
+from companion.exercises.ch02_denoising import expected_masking_error_reference
+from companion.exercises.ch03_sparse import sparsity_penalty_reference
+from companion.losses import kl_bernoulli
+
+
+def _bernoulli_mask(x, p):
+    return x * (torch.rand_like(x) >= p)                   # a random number of masked entries
+
+
+def _same_mask_for_all(x, p):
+    d = x[0].numel()
+    keep = torch.ones(d)
+    keep[torch.randperm(d)[:round(p * d)]] = 0
+    return x * keep.view(1, *x.shape[1:])
+
+
+def _scaled_instead_of_masked(x, p):
+    return x * (1 - p)
+
+
+def _kl(rho, r):
+    return rho * torch.log(rho / r) + (1 - rho) * torch.log((1 - rho) / (1 - r))
 
 
 def _qr_angle(a, b, radians=False, no_qr=False):
@@ -48,10 +71,34 @@ WRONG = {
     ],
 }
 
+WRONG.update({
+    "dae.masking_noise": [_bernoulli_mask, _same_mask_for_all, _scaled_instead_of_masked,
+                          lambda x, p: masking_noise(x, 1 - p)],           # keeps p instead of masking it
+    "dae.expected_masking_error": [
+        lambda x, p: p * x.flatten(1).abs().sum(1),                          # no square
+        lambda x, p: (1 - p) * (x ** 2).flatten(1).sum(1),                   # probability of keeping
+        lambda x, p: p * (x ** 2).flatten(1).mean(1),                        # mean over entries
+    ],
+    "sae.kl_bernoulli": [
+        lambda rho, r: _kl(r, torch.as_tensor(rho, dtype=r.dtype)),          # arguments swapped
+        lambda rho, r: rho * torch.log(rho / r),                             # first term only
+        lambda rho, r: _kl(rho, r) / torch.log(torch.tensor(2.0, dtype=r.dtype)),   # bits, not nats
+    ],
+    "sae.sparsity_penalty": [
+        lambda a, rho, beta: beta * _kl(rho, a).mean(0).sum(),               # KL per example, then mean
+        lambda a, rho, beta: beta * _kl(rho, a.mean(0)).mean(),              # mean over units
+        lambda a, rho, beta: _kl(rho, a.mean(0)).sum(),                      # β forgotten
+    ],
+})
+
 REFERENCE = {
     "ae.mse": lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1).mean(),
     "ae.pca_reconstruct": pca_reconstruct_reference,
     "ae.largest_angle": lambda a, b: _qr_angle(a, b),
+    "dae.masking_noise": masking_noise,
+    "dae.expected_masking_error": expected_masking_error_reference,
+    "sae.kl_bernoulli": lambda rho, r: _kl(rho, r),
+    "sae.sparsity_penalty": lambda a, rho, beta: beta * _kl(rho, a.mean(0)).sum(),
 }
 
 

@@ -8,7 +8,7 @@ from companion import experiments
 
 
 def test_registry_and_table():
-    assert "autoencoder" in experiments.EXPERIMENTS
+    assert {"autoencoder", "denoising", "sparse"} <= set(experiments.EXPERIMENTS)
     record = {"experiment": "x", "budget": "quick", "seconds": 1.0, "metrics": {"a": 1.5},
               "reference": {"a": {"value": 2.0, "source": "paper"}, "b": {"value": 3.0, "source": "other"}}}
     table = experiments.format_table(record)
@@ -46,3 +46,28 @@ def test_cli_reproduce_autoencoder_writes_json(tmp_path):
     assert 10 < m["pca_test_mse_k30"] < 20            # near Hinton & Salakhutdinov's 13.87
     assert record["reference"]["pca_test_mse_k30"]["value"] == 13.87
     assert "ae_test_mse_k30" in out.stdout and "published" in out.stdout
+
+
+def test_filter_roughness_orders_smooth_below_noisy():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    noisy = torch.randn(10, 28 * 28, generator=g)
+    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    smooth = torch.stack([torch.exp(-((xx - c) ** 2 + (yy - 14) ** 2) / 30).flatten() for c in range(5, 25, 2)])
+    assert experiments.filter_roughness(smooth, (1, 28, 28)) < 0.2 < experiments.filter_roughness(noisy, (1, 28, 28))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["denoising", "sparse"])
+def test_reproduce_chapters_2_and_3(name, tmp_path):
+    record = experiments.reproduce(name, json_path=tmp_path / "out.json")
+    m = record["metrics"]
+    assert json.loads((tmp_path / "out.json").read_text())["metrics"] == m
+    if name == "denoising":
+        assert m["dae_error_reduction_masking50"] >= 0.2
+        assert m["dae_test_mse_masking50"] < m["input_test_mse_masking50"]
+        assert m["dae_filter_roughness"] < m["ae_filter_roughness"]
+    else:
+        assert abs(m["sae_beta3_mean_rho_hat"] - 0.05) <= 0.02
+        assert m["sae_beta0_mean_rho_hat"] > 0.3

@@ -10,6 +10,6 @@ the values, and reports the first mismatch in words.
 from __future__ import annotations
 
 from companion.exercises.core import REGISTRY, CheckResult, Exercise, check, register
-from companion.exercises import ch01_autoencoder  # noqa: F401  (registers its exercises)
+from companion.exercises import ch01_autoencoder, ch02_denoising, ch03_sparse  # noqa: F401  (registers them)
 
 __all__ = ["REGISTRY", "CheckResult", "Exercise", "check", "register"]

@@ -20,6 +20,9 @@ class Exercise:
         atol, rtol: tolerances of the value comparison.
         compare: optional ``(got, expected) -> str | None`` replacing the value comparison;
             returns a description of the mismatch, or None when they agree.
+        properties: optional ``(args, got) -> str | None`` for exercises whose answer is
+            random (a corruption process, say): checks properties of ``got`` instead of
+            comparing it with the reference's output.
     """
 
     id: str
@@ -30,6 +33,7 @@ class Exercise:
     atol: float = 1e-5
     rtol: float = 1e-4
     compare: Callable[[torch.Tensor, torch.Tensor], str | None] | None = None
+    properties: Callable[[tuple, object], str | None] | None = None
 
 
 @dataclass
@@ -116,7 +120,7 @@ def check(exercise_id: str, fn: Callable, *, verbose: bool = True) -> CheckResul
         except Exception as e:  # the reader's code failed: say how, on which input
             problem = f"case {i} ({shown}): your function raised {type(e).__name__}: {e}"
             break
-        why = _mismatch(got, expected, ex)
+        why = ex.properties(args, got) if ex.properties is not None else _mismatch(got, expected, ex)
         if why is not None:
             problem = f"case {i} ({shown}): {why}"
             break

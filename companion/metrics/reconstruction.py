@@ -15,20 +15,26 @@ def _batches(x: torch.Tensor, batch_size: int):
 
 
 @torch.no_grad()
-def reconstruction_error(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> float:
-    """Mean over examples of the squared error ‖x − x'‖² summed over dimensions.
+def reconstruction_error(model: nn.Module, x: torch.Tensor, *, target: torch.Tensor | None = None,
+                         batch_size: int = 1000) -> float:
+    """Mean over examples of the squared error ‖target − x'‖² summed over dimensions.
 
-    Uses ``model.decode(model.encode(x))``, i.e. the model's reconstruction in data space,
-    whatever loss it was trained with, so models are compared on one scale. Divide by
-    the number of dimensions for a per-pixel MSE.
+    x' = ``model.decode(model.encode(x))`` is the model's reconstruction in data space,
+    whatever loss it was trained with, so models are compared on one scale. ``target``
+    defaults to x; for a denoising model pass corrupted inputs as x and the clean images as
+    ``target``. Divide by the number of dimensions for a per-pixel MSE.
     """
+    target = x if target is None else target
+    if target.shape != x.shape:
+        raise ValueError(f"target shape {tuple(target.shape)} does not match input shape {tuple(x.shape)}")
     was_training = model.training
     model.eval()
     total = 0.0
     try:
-        for xb in _batches(x, batch_size):
+        for i, xb in enumerate(_batches(x, batch_size)):
+            tb = target[i * batch_size:(i + 1) * batch_size]
             x_hat = model.decode(model.encode(xb)).reshape(xb.shape)
-            total += ((x_hat - xb) ** 2).flatten(1).sum(1).sum().item()
+            total += ((x_hat - tb) ** 2).flatten(1).sum(1).sum().item()
     finally:
         model.train(was_training)
     return total / len(x)

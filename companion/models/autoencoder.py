@@ -39,6 +39,7 @@ class AutoencoderConfig:
         loss: ``"mse"`` (squared error on x') or ``"bce"`` (cross-entropy; the decoder
             emits logits and x' = σ(logits)).
         out_act: output activation for the MSE loss (``"identity"`` or ``"sigmoid"``).
+        code_act: activation of the code layer z (``"identity"``: a linear bottleneck).
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
@@ -49,6 +50,7 @@ class AutoencoderConfig:
     act: str = "relu"
     loss: str = "mse"
     out_act: str = "identity"
+    code_act: str = "identity"
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(self.image_shape)
@@ -66,12 +68,14 @@ class AutoencoderConfig:
         choice(self, "loss", ("mse", "bce"))
         choice(self, "out_act", ("identity", "sigmoid"))
         activation(self.act)  # raises on an unknown name
+        activation(self.code_act)
         if self.architecture == "conv" and not self.hidden:
             raise ValueError("AutoencoderConfig.hidden must list at least one conv channel count "
                              "for architecture='conv'")
-        if self.linear and (self.architecture != "mlp" or self.loss != "mse" or self.out_act != "identity"):
-            raise ValueError("AutoencoderConfig.linear=True needs architecture='mlp', loss='mse' "
-                             "and out_act='identity'")
+        if self.linear and (self.architecture != "mlp" or self.loss != "mse" or self.out_act != "identity"
+                            or self.code_act != "identity"):
+            raise ValueError("AutoencoderConfig.linear=True needs architecture='mlp', loss='mse', "
+                             "out_act='identity' and code_act='identity'")
 
     @property
     def input_dim(self) -> int:
@@ -96,11 +100,12 @@ class Autoencoder(nn.Module):
         act = "identity" if cfg.linear else cfg.act
         if cfg.architecture == "mlp":
             # g_φ: x (B, d) → z (B, k);  f_θ: z (B, k) → x' (B, d)
-            self.encoder = MLP(cfg.input_dim, cfg.hidden, cfg.code_size, act=act)
+            self.encoder = MLP(cfg.input_dim, cfg.hidden, cfg.code_size, act=act, out_act=cfg.code_act)
             self.decoder = nn.Sequential(MLP(cfg.code_size, cfg.hidden[::-1], cfg.input_dim, act=act),
                                          nn.Unflatten(1, cfg.image_shape))
         else:
-            self.encoder = ConvEncoder(cfg.image_shape, cfg.hidden, cfg.code_size, act=act)
+            self.encoder = nn.Sequential(ConvEncoder(cfg.image_shape, cfg.hidden, cfg.code_size, act=act),
+                                         activation(cfg.code_act))
             self.decoder = ConvDecoder(cfg.code_size, cfg.image_shape, cfg.hidden[::-1], act=act)
         self.out_act = nn.Sigmoid() if cfg.loss == "bce" else activation(cfg.out_act)
 
