@@ -99,6 +99,23 @@ def kl_bernoulli(rho: float | torch.Tensor, rho_hat: torch.Tensor, *, eps: float
     return rho_t * torch.log(rho_t / rho_hat) + (1 - rho_t) * torch.log((1 - rho_t) / (1 - rho_hat))
 
 
+def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    r"""‖J_f(x)‖²_F of a sigmoid layer h = σ(W x + b), in closed form, per example.
+
+    ∂h_j/∂x_i = h_j (1 − h_j) W_ji, so ‖J‖²_F = Σ_j (h_j (1 − h_j))² Σ_i W_ji².
+
+    Args:
+        h: the layer's activations, shape (B, k), values in (0, 1).
+        weight: its weight matrix W, shape (k, d).
+    Returns:
+        (B,) tensor: the squared Frobenius norm of each example's Jacobian.
+    """
+    if h.dim() != 2 or weight.dim() != 2 or h.shape[1] != weight.shape[0]:
+        raise ValueError(f"contractive_penalty expects h (B, k) and W (k, d), got {tuple(h.shape)} "
+                         f"and {tuple(weight.shape)}")
+    return ((h * (1 - h)) ** 2) @ (weight ** 2).sum(dim=1)
+
+
 RECONSTRUCTION_LOSSES = {"mse": mse, "bce": bce_with_logits}
 
 

@@ -33,6 +33,15 @@ def test_plots_draw():
         image_grid(torch.rand(2, 5, 4, 4))
 
 
+def test_plot_filters():
+    from companion.viz import plot_filters
+
+    ax = plot_filters(torch.randn(10, 16), (4, 4), n=6, nrow=3, title="w")
+    assert ax.get_title() == "w" and ax.images[0].get_array().shape == (2 * 5 + 1, 3 * 5 + 1)
+    with pytest.raises(ValueError):
+        plot_filters(torch.randn(10, 15), (4, 4))
+
+
 def test_decoded_grid_orientation():
     # decode to an image whose brightness is z1 (columns) and z2 (rows, top = high)
     dec = lambda z: torch.sigmoid(z[:, :1, None, None] + 0 * z[:, 1:, None, None]).expand(-1, 1, 2, 2)

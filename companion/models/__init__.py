@@ -5,7 +5,9 @@ rebuild a model from its saved config (:func:`companion.train.load_checkpoint`).
 """
 from companion.models.autoencoder import Autoencoder, AutoencoderConfig
 from companion.models.base import Output
+from companion.models.contractive import ContractiveAutoencoder, ContractiveAutoencoderConfig
 from companion.models.denoising import DenoisingAutoencoder, DenoisingAutoencoderConfig
+from companion.models.ksparse import KSparseAutoencoder, KSparseAutoencoderConfig, topk_sparsify
 from companion.models.pca import PCA
 from companion.models.sparse import SparseAutoencoder, SparseAutoencoderConfig
 
@@ -13,7 +15,11 @@ REGISTRY = {
     "Autoencoder": (Autoencoder, AutoencoderConfig),
     "DenoisingAutoencoder": (DenoisingAutoencoder, DenoisingAutoencoderConfig),
     "SparseAutoencoder": (SparseAutoencoder, SparseAutoencoderConfig),
+    "KSparseAutoencoder": (KSparseAutoencoder, KSparseAutoencoderConfig),
+    "ContractiveAutoencoder": (ContractiveAutoencoder, ContractiveAutoencoderConfig),
 }
 
-__all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "DenoisingAutoencoder",
+__all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
+           "DenoisingAutoencoder", "KSparseAutoencoder",
+           "KSparseAutoencoderConfig", "topk_sparsify",
            "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig"]

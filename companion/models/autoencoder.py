@@ -90,12 +90,17 @@ class Autoencoder(nn.Module):
     ``loss = terms["recon"]``, ``x_hat`` (B, C, H, W) and the code ``z`` (B, code_size).
     """
 
+    config_class = AutoencoderConfig
+
     def __init__(self, config: AutoencoderConfig | None = None, **kwargs) -> None:
         super().__init__()
         if config is None:
-            config = AutoencoderConfig(**kwargs)
+            config = self.config_class(**kwargs)
         elif kwargs:
             raise TypeError("pass either a config or keyword arguments, not both")
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                            f"got {type(config).__name__}")
         self.config = cfg = config
         act = "identity" if cfg.linear else cfg.act
         if cfg.architecture == "mlp":
@@ -134,15 +139,20 @@ class Autoencoder(nn.Module):
         """x' = f_θ(z): (B, code_size) → (B, C, H, W)."""
         return self.out_act(self.decode_logits(z))
 
+    def reconstruct(self, z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode z and score it against ``target``: returns (L_recon, x').
+
+        With the cross-entropy the loss is computed from the logits (stable) and
+        x' = σ(logits); with the squared error x' is the output activation's value.
+        """
+        out = self.decode_logits(z)                 # (B, C, H, W)
+        if self.config.loss == "bce":
+            return losses.bce_with_logits(out, target), torch.sigmoid(out)
+        x_hat = self.out_act(out)
+        return losses.mse(x_hat, target), x_hat
+
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
         """Encode, decode and score the reconstruction against ``target`` (default: x)."""
         z = self.encode(x)                          # (B, k)
-        out = self.decode_logits(z)                 # (B, C, H, W)
-        target = x if target is None else target
-        if self.config.loss == "bce":
-            recon = losses.bce_with_logits(out, target)
-            x_hat = torch.sigmoid(out)
-        else:
-            x_hat = self.out_act(out)
-            recon = losses.mse(x_hat, target)
+        recon, x_hat = self.reconstruct(z, x if target is None else target)
         return Output(loss=recon, terms={"recon": recon}, x_hat=x_hat, z=z)

@@ -47,14 +47,8 @@ class DenoisingAutoencoderConfig(AutoencoderConfig):
 class DenoisingAutoencoder(Autoencoder):
     """An :class:`Autoencoder` trained to map corrupted inputs back to clean ones (L_DAE)."""
 
-    def __init__(self, config: DenoisingAutoencoderConfig | None = None, **kwargs) -> None:
-        if config is None:
-            config = DenoisingAutoencoderConfig(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either a config or keyword arguments, not both")
-        if not isinstance(config, DenoisingAutoencoderConfig):
-            raise TypeError("DenoisingAutoencoder needs a DenoisingAutoencoderConfig")
-        super().__init__(config)
+    config_class = DenoisingAutoencoderConfig
+
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x̃ ~ M_D(x̃ | x) with the configured noise."""

@@ -64,14 +64,8 @@ class SparseAutoencoder(Autoencoder):
     ``terms["sparsity"]`` is Σ_l Σ_j KL(ρ ‖ ρ̂_j⁽ˡ⁾) (unweighted); the loss adds β times it.
     """
 
-    def __init__(self, config: SparseAutoencoderConfig | None = None, **kwargs) -> None:
-        if config is None:
-            config = SparseAutoencoderConfig(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either a config or keyword arguments, not both")
-        if not isinstance(config, SparseAutoencoderConfig):
-            raise TypeError("SparseAutoencoder needs a SparseAutoencoderConfig")
-        super().__init__(config)
+    config_class = SparseAutoencoderConfig
+
 
     def hidden_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """a⁽ˡ⁾(x) for every sigmoid layer of the encoder, first to last (the last is z)."""
@@ -90,13 +84,7 @@ class SparseAutoencoder(Autoencoder):
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
         acts = self.hidden_activations(x)                       # [(B, s_l)] for each layer l
         z = acts[-1]                                            # (B, code_size)
-        out = self.decode_logits(z)
-        target = x if target is None else target
-        if self.config.loss == "bce":
-            recon, x_hat = losses.bce_with_logits(out, target), torch.sigmoid(out)
-        else:
-            x_hat = self.out_act(out)
-            recon = losses.mse(x_hat, target)
+        recon, x_hat = self.reconstruct(z, x if target is None else target)
         # Σ_l Σ_j KL(ρ ‖ ρ̂_j⁽ˡ⁾), with ρ̂ the mean activation over this batch
         sparsity = sum(losses.kl_bernoulli(self.config.rho, a.mean(dim=0)).sum() for a in acts)
         loss = recon + self.config.beta * sparsity

@@ -102,3 +102,21 @@ def decoded_grid(decode, x_range: tuple[float, float], y_range: tuple[float, flo
     z2 = torch.linspace(*y_range, n).flip(0)
     grid = torch.stack(torch.meshgrid(z2, z1, indexing="ij"), dim=-1).reshape(-1, 2)[:, [1, 0]]
     return decode(grid).clamp(0, 1)
+
+
+def plot_filters(weight: torch.Tensor, image_shape, n: int = 48, nrow: int = 8, ax=None, title: str | None = None):
+    """Draw the first ``n`` rows of a first-layer weight matrix (units × pixels) as images.
+
+    Each filter is scaled by its largest absolute weight; red is positive, blue negative.
+    """
+    w = weight.detach().cpu()[:n]
+    h, wd = image_shape[-2:]
+    if w.dim() != 2 or w.shape[1] != h * wd:
+        raise ValueError(f"expected weights of shape (units, {h * wd}), got {tuple(weight.shape)}")
+    w = w / w.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
+    ax = _axes(ax, figsize=(5, 5))
+    ax.imshow(tile(((w + 1) / 2).reshape(-1, 1, h, wd), nrow=nrow, pad_value=0.5), cmap="RdBu_r", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
