@@ -32,7 +32,7 @@ assets: install
 	$(PY) scripts/fetch_web_assets.py
 
 book: install assets
-	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	$(VENV)/bin/jupyter-book build . --all --warningiserror --keep-going
 	@echo "The site is at $(CURDIR)/_build/html/index.html"
 
 test: install browser

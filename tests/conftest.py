@@ -59,7 +59,7 @@ def built_site():
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
     assert jb, "jupyter-book is not installed in this environment"
     env = {k: v for k, v in os.environ.items() if k != "COMPANION_WIDGETS"}
-    out = subprocess.run([jb, "build", str(ROOT), "--warningiserror", "--keep-going"],
+    out = subprocess.run([jb, "build", str(ROOT), "--all", "--warningiserror", "--keep-going"],
                          capture_output=True, text=True, timeout=1800, env=env)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-5000:]

@@ -10,6 +10,7 @@ from companion.exercises.ch01_autoencoder import largest_angle_reference, pca_re
 from companion.exercises.ch02_denoising import expected_masking_error_reference
 from companion.exercises.ch03_sparse import sparsity_penalty_reference
 from companion.losses import kl_bernoulli
+from companion.models import topk_sparsify
 
 
 def _bernoulli_mask(x, p):
@@ -91,6 +92,36 @@ WRONG.update({
     ],
 })
 
+def _straight_through(z, k):
+    sparse = topk_sparsify(z.detach(), k)
+    return z + (sparse - z).detach()                     # right values, gradient to every unit
+
+
+WRONG.update({
+    "ks.topk": [
+        lambda z, k: topk_sparsify(z.detach(), k),                           # gradient cut
+        _straight_through,
+        lambda z, k: topk_sparsify(z, min(k + 1, z.shape[1])) if k < z.shape[1] else torch.relu(z),  # k + 1
+        lambda z, k: z * torch.zeros_like(z).scatter_(1, z.abs().topk(k, dim=1).indices, 1.0),  # largest |z|
+        lambda z, k: torch.relu(z),                                          # ReLU is not top-k
+    ],
+    "ks.dead_units": [
+        lambda c: int(((c != 0).sum(dim=1) == 0).sum()),                    # rows instead of columns
+        lambda c: int(((c != 0).sum(dim=0) > 0).sum()),                     # live units
+        lambda c: ((c != 0).sum(dim=0) == 0).float().mean().item(),         # a fraction
+    ],
+    "cae.sigmoid_jacobian": [
+        lambda h, w: h[:, :, None] * w[None],                                # missing (1 - h)
+        lambda h, w: ((h * (1 - h)) ** 2)[:, :, None] * w[None],            # squared derivative
+        lambda h, w: w[None].expand(len(h), -1, -1).clone(),                  # ignores σ'
+    ],
+    "cae.penalty": [
+        lambda h, w: (h * (1 - h)) @ (w ** 2).sum(dim=1),                    # (h(1-h)) not squared
+        lambda h, w: ((h * (1 - h)) ** 2) @ w.sum(dim=1) ** 2,               # (Σ W)² instead of Σ W²
+        lambda h, w: (((h * (1 - h)) ** 2) @ (w ** 2).sum(dim=1)).sum(),     # summed over the batch
+    ],
+})
+
 REFERENCE = {
     "ae.mse": lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1).mean(),
     "ae.pca_reconstruct": pca_reconstruct_reference,
@@ -99,6 +130,10 @@ REFERENCE = {
     "dae.expected_masking_error": expected_masking_error_reference,
     "sae.kl_bernoulli": lambda rho, r: _kl(rho, r),
     "sae.sparsity_penalty": lambda a, rho, beta: beta * _kl(rho, a.mean(0)).sum(),
+    "ks.topk": lambda z, k: z * torch.zeros_like(z).scatter_(1, z.topk(k, dim=1).indices, 1.0),
+    "ks.dead_units": lambda c: int(((c != 0).sum(dim=0) == 0).sum()),
+    "cae.sigmoid_jacobian": lambda h, w: (h * (1 - h))[:, :, None] * w[None],
+    "cae.penalty": lambda h, w: ((h * (1 - h)) ** 2) @ (w ** 2).sum(dim=1),
 }
 
 

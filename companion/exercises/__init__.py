@@ -10,6 +10,7 @@ the values, and reports the first mismatch in words.
 from __future__ import annotations
 
 from companion.exercises.core import REGISTRY, CheckResult, Exercise, check, register
-from companion.exercises import ch01_autoencoder, ch02_denoising, ch03_sparse  # noqa: F401  (registers them)
+from companion.exercises import (ch01_autoencoder, ch02_denoising, ch03_sparse,  # noqa: F401  (registers them)
+                                 ch04_ksparse, ch05_contractive)
 
 __all__ = ["REGISTRY", "CheckResult", "Exercise", "check", "register"]

@@ -76,6 +76,26 @@ class KSparseAutoencoder(Autoencoder):
         super().__init__(config, **kwargs)
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor) -> "KSparseAutoencoder":
+        """Data-aware initialisation that keeps most units alive (returns self).
+
+        Encoder rows are random unit vectors, the decoder starts as their transpose (tied at
+        initialisation, trained untied), and each encoder bias is set to −wⱼᵀ x̄ so that every
+        unit starts centred on the mean image x̄: no unit wins the top-k for every input.
+        Only for the MLP with no hidden layers (a single linear encoder and decoder).
+        """
+        if self.config.hidden:
+            raise ValueError("init_from_data needs hidden=() (one linear encoder and decoder layer)")
+        enc, dec = self.encoder[1], self.decoder[0][1]
+        w = torch.randn(enc.weight.shape)
+        w = w / w.norm(dim=1, keepdim=True)                        # (m, d) unit rows
+        enc.weight.copy_(w)
+        dec.weight.copy_(w.T)
+        enc.bias.copy_(-(w @ x.reshape(len(x), -1).mean(0)))
+        dec.bias.zero_()
+        return self
+
     @property
     def current_k(self) -> int:
         """The k in force now: annealed from ``k_start`` while training, else ``k``."""
