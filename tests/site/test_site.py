@@ -58,6 +58,15 @@ def test_math_is_typeset(opened, built_site, page):
         assert p.locator("mjx-container").count() > 0, "the page has math but MathJax typeset nothing"
 
 
+def test_markdown_tables_are_rendered(opened, page):
+    """Tables that cells print as Markdown must arrive as tables, not as lines of pipes."""
+    p, _, _ = opened
+    text = p.evaluate("() => Array.from(document.querySelectorAll('article .cell_output'))"
+                      ".map(e => e.innerText).join('\\n')")
+    raw = [line for line in text.splitlines() if re.match(r"^\s*\|.*\|\s*$", line) or "| --- |" in line]
+    assert not raw, f"unrendered Markdown table on {page}: {raw[:3]}"
+
+
 def test_every_image_loaded(opened):
     p, _, failed = opened
     p.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
