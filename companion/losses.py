@@ -99,6 +99,23 @@ def kl_bernoulli(rho: float | torch.Tensor, rho_hat: torch.Tensor, *, eps: float
     return rho_t * torch.log(rho_t / rho_hat) + (1 - rho_t) * torch.log((1 - rho_t) / (1 - rho_hat))
 
 
+def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""KL(N(μ, diag σ²) ‖ N(0, I)) in closed form, summed over latent dimensions, per example.
+
+    KL = ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1).
+
+    Args:
+        mu: means, shape (B, k).
+        logvar: log-variances log σ², shape (B, k).
+    Returns:
+        (B,) tensor in nats.
+    """
+    if mu.shape != logvar.shape or mu.dim() != 2:
+        raise ValueError(f"kl_normal_std_normal expects mu and logvar of the same shape (B, k), "
+                         f"got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(dim=1)
+
+
 def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     r"""‖J_f(x)‖²_F of a sigmoid layer h = σ(W x + b), in closed form, per example.
 

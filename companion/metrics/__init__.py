@@ -3,8 +3,9 @@
 Pure functions on tensors or arrays; model-facing helpers batch the work under ``no_grad``.
 """
 from companion.metrics.jacobian import encoder_jacobian, jacobian_norms, jacobian_singular_values
+from companion.metrics.likelihood import importance_weighted_log_likelihood
 from companion.metrics.probes import linear_probe_accuracy
 from companion.metrics.reconstruction import encode_all, reconstruction_error
 from companion.metrics.subspace import principal_angles
 
-__all__ = ["encoder_jacobian", "jacobian_norms", "jacobian_singular_values", "encode_all", "linear_probe_accuracy", "principal_angles", "reconstruction_error"]
+__all__ = ["importance_weighted_log_likelihood", "encoder_jacobian", "jacobian_norms", "jacobian_singular_values", "encode_all", "linear_probe_accuracy", "principal_angles", "reconstruction_error"]

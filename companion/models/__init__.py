@@ -10,6 +10,7 @@ from companion.models.denoising import DenoisingAutoencoder, DenoisingAutoencode
 from companion.models.ksparse import KSparseAutoencoder, KSparseAutoencoderConfig, topk_sparsify
 from companion.models.pca import PCA
 from companion.models.sparse import SparseAutoencoder, SparseAutoencoderConfig
+from companion.models.vae import VAE, VAEConfig
 
 REGISTRY = {
     "Autoencoder": (Autoencoder, AutoencoderConfig),
@@ -17,9 +18,11 @@ REGISTRY = {
     "SparseAutoencoder": (SparseAutoencoder, SparseAutoencoderConfig),
     "KSparseAutoencoder": (KSparseAutoencoder, KSparseAutoencoderConfig),
     "ContractiveAutoencoder": (ContractiveAutoencoder, ContractiveAutoencoderConfig),
+    "VAE": (VAE, VAEConfig),
 }
 
 __all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
            "DenoisingAutoencoder", "KSparseAutoencoder",
            "KSparseAutoencoderConfig", "topk_sparsify",
-           "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig"]
+           "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig",
+           "VAE", "VAEConfig"]

@@ -1,0 +1,145 @@
+"""The VAE core (for chapter 6): model contract, closed-form KL, importance-weighted bound."""
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
+
+import companion
+from companion import losses
+from companion.metrics import importance_weighted_log_likelihood
+from companion.models import VAE, VAEConfig
+from companion.train import fit, load_checkpoint, save_checkpoint
+
+
+def test_closed_form_kl_matches_torch_and_monte_carlo():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(6, 4, generator=g, dtype=torch.float64)
+    q = Independent(Normal(mu, (0.5 * logvar).exp()), 1)
+    p = Independent(Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1)
+    ours = losses.kl_normal_std_normal(mu, logvar)
+    assert torch.allclose(ours, kl_divergence(q, p), atol=1e-12)
+    z = q.sample((200_000,))
+    mc = (q.log_prob(z) - p.log_prob(z)).mean(0)
+    assert torch.allclose(ours, mc, rtol=0.02, atol=0.01)
+    with pytest.raises(ValueError):
+        losses.kl_normal_std_normal(mu, logvar[:, :3])
+
+
+def test_vae_output_contract_and_loss_terms():
+    companion.seed_everything(0)
+    m = VAE(VAEConfig(image_shape=(1, 8, 8), latent_size=3, hidden=(16,), beta=2.0))
+    x = torch.rand(5, 1, 8, 8)
+    torch.manual_seed(1)
+    out = m(x)
+    assert set(out.terms) == {"recon", "kl"} and out.z.shape == (5, 3) and out.x_hat.shape == x.shape
+    assert torch.allclose(out.loss, out.terms["recon"] + 2.0 * out.terms["kl"])
+    # recon is the Bernoulli negative log-likelihood of x under the decoder at the sampled z
+    logits = m.decoder(out.z)
+    explicit = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3)).mean()
+    assert torch.allclose(out.terms["recon"], explicit, atol=1e-4)
+    q = m.encode(x)
+    assert q.batch_shape == (5,) and q.event_shape == (3,)
+    assert m.decode(out.z).event_shape == (1, 8, 8)
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(latent_size=-2), "latent_size"), (dict(latent_size=0), "latent_size"), (dict(hidden=(0,)), "hidden"),
+    (dict(likelihood="poisson"), "likelihood"), (dict(beta=-1.0), "beta"), (dict(decoder_std=0.0), "decoder_std"),
+])
+def test_vae_config_validation(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        VAEConfig(**kwargs)
+
+
+def test_bernoulli_decoder_rejects_images_outside_unit_interval():
+    m = VAE(VAEConfig(image_shape=(1, 4, 4), latent_size=2, hidden=(8,)))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        m(torch.full((2, 1, 4, 4), 1.5))
+    with pytest.raises(ValueError, match="shape"):
+        m(torch.rand(2, 16))
+    gaussian = VAE(VAEConfig(image_shape=(1, 4, 4), latent_size=2, hidden=(8,), likelihood="gaussian"))
+    assert torch.isfinite(gaussian(torch.full((2, 1, 4, 4), 1.5)).loss)
+
+
+class _PPCA(nn.Module):
+    """x = W z + b + σ ε: log p(x) and p(z|x) in closed form; q(z|x) is the exact posterior
+    shifted by ``offset`` and widened by ``scale`` (offset 0, scale 1: exact)."""
+
+    def __init__(self, offset=0.0, scale=1.0):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w = torch.randn(6, 2, generator=g, dtype=torch.float64)
+        self.b = torch.randn(6, generator=g, dtype=torch.float64)
+        self.sigma, self.offset, self.scale = 0.5, offset, scale
+        self.dummy = nn.Parameter(torch.zeros(1, dtype=torch.float64))
+
+    def log_px(self, x):
+        cov = self.w @ self.w.T + self.sigma ** 2 * torch.eye(6, dtype=torch.float64)
+        return MultivariateNormal(self.b, cov).log_prob(x)
+
+    def encode(self, x):
+        m = self.w.T @ self.w + self.sigma ** 2 * torch.eye(2, dtype=torch.float64)
+        mean = (torch.linalg.solve(m, self.w.T @ (x - self.b).T)).T + self.offset
+        cov = self.sigma ** 2 * torch.linalg.inv(m) * self.scale ** 2
+        return MultivariateNormal(mean, cov.expand(len(x), 2, 2))
+
+    def decode(self, z):
+        return Independent(Normal(z @ self.w.T + self.b, self.sigma), 1)
+
+    def prior(self, n=1):
+        return Independent(Normal(torch.zeros(n, 2, dtype=torch.float64), torch.ones(n, 2, dtype=torch.float64)), 1)
+
+
+def test_importance_weighted_bound_is_exact_with_the_true_posterior():
+    model = _PPCA()
+    x = torch.randn(20, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    exact = model.log_px(x)
+    for k in (1, 7):
+        est = importance_weighted_log_likelihood(model, x, k=k, chunk=3, batch_size=6)
+        assert torch.allclose(est, exact, atol=1e-8)     # every importance weight equals p(x)
+
+
+def test_importance_weighted_bound_rises_with_k_towards_log_px():
+    torch.manual_seed(0)
+    model = _PPCA(offset=0.5, scale=1.5)
+    x = torch.randn(200, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    exact = model.log_px(x).mean().item()
+    bounds = [importance_weighted_log_likelihood(model, x, k=k, chunk=100).mean().item() for k in (1, 10, 100, 1000)]
+    assert all(a <= b + 1e-3 for a, b in zip(bounds, bounds[1:])), bounds
+    assert bounds[-1] <= exact + 1e-3 and exact - bounds[-1] < 0.25 * (exact - bounds[0]), (bounds, exact)
+
+
+def test_importance_weighted_bound_validates_k():
+    with pytest.raises(ValueError, match="k must"):
+        importance_weighted_log_likelihood(_PPCA(), torch.zeros(2, 6, dtype=torch.float64), k=0)
+
+
+def test_reparameterised_gradient_is_unbiased_and_low_variance():
+    # d/dμ E_{z~N(μ,σ²)}[z²] = 2μ; pathwise: 2(μ + σε); score function: z² (z − μ)/σ²
+    mu, sigma, n = 1.5, 0.7, 200_000
+    eps = torch.randn(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    z = mu + sigma * eps
+    pathwise = 2 * z
+    score = z ** 2 * (z - mu) / sigma ** 2
+    assert abs(pathwise.mean().item() - 2 * mu) < 0.01 and abs(score.mean().item() - 2 * mu) < 0.1
+    assert score.var().item() > 10 * pathwise.var().item()
+
+
+def test_vae_trains_and_checkpoints(tmp_path):
+    from companion.data import load
+
+    x, _ = load("digits", "train")
+    companion.seed_everything(0)
+    m = VAE(VAEConfig(image_shape=(1, 8, 8), latent_size=4, hidden=(64,)))
+    h = fit(m, x, epochs=20, lr=3e-3, progress=False)
+    assert h.train["loss"][-1] < 0.8 * h.train["loss"][0]
+    m.eval()
+    with torch.no_grad():
+        elbo = -sum(m(x[:100]).loss.item() for _ in range(20)) / 20     # averaged over samples of z
+    iw = importance_weighted_log_likelihood(m, x[:100], k=200).mean().item()
+    assert elbo <= iw, (elbo, iw)                                       # L_1 ≤ L_200
+    path = save_checkpoint(m, tmp_path / "vae.safetensors")
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded, VAE) and torch.equal(loaded.encode(x[:3]).mean, m.encode(x[:3]).mean)
