@@ -122,6 +122,24 @@ WRONG.update({
     ],
 })
 
+WRONG.update({
+    "vae.reparameterize": [
+        lambda mu, lv, eps: mu + lv * eps,                                   # logvar used as σ
+        lambda mu, lv, eps: mu + torch.exp(lv) * eps,                        # variance used as σ
+        lambda mu, lv, eps: (mu + torch.exp(0.5 * lv) * eps).detach(),      # no gradient
+    ],
+    "vae.gaussian_kl": [
+        lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - lv - 1).mean(dim=1),     # mean over dims
+        lambda mu, lv: (mu ** 2 + lv.exp() - lv - 1).sum(dim=1),            # missing ½
+        lambda mu, lv: 0.5 * (mu ** 2 + lv - lv.exp() - 1).sum(dim=1),      # σ² and log σ² swapped
+    ],
+    "vae.iw_bound": [
+        lambda lw: torch.log(torch.exp(lw).mean(0)),                         # underflows to −inf
+        lambda lw: lw.mean(0),                                               # the ELBO estimate
+        lambda lw: torch.logsumexp(lw, dim=0),                               # forgot − log k
+    ],
+})
+
 REFERENCE = {
     "ae.mse": lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1).mean(),
     "ae.pca_reconstruct": pca_reconstruct_reference,
@@ -134,6 +152,9 @@ REFERENCE = {
     "ks.dead_units": lambda c: int(((c != 0).sum(dim=0) == 0).sum()),
     "cae.sigmoid_jacobian": lambda h, w: (h * (1 - h))[:, :, None] * w[None],
     "cae.penalty": lambda h, w: ((h * (1 - h)) ** 2) @ (w ** 2).sum(dim=1),
+    "vae.reparameterize": lambda mu, lv, eps: mu + torch.exp(0.5 * lv) * eps,
+    "vae.gaussian_kl": lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - lv - 1).sum(dim=1),
+    "vae.iw_bound": lambda lw: torch.logsumexp(lw, dim=0) - torch.log(torch.tensor(float(lw.shape[0]), dtype=lw.dtype)),
 }
 
 

@@ -8,7 +8,7 @@ from companion import experiments
 
 
 def test_registry_and_table():
-    assert {"autoencoder", "denoising", "sparse", "k-sparse", "contractive"} <= set(experiments.EXPERIMENTS)
+    assert {"autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae"} <= set(experiments.EXPERIMENTS)
     record = {"experiment": "x", "budget": "quick", "seconds": 1.0, "metrics": {"a": 1.5},
               "reference": {"a": {"value": 2.0, "source": "paper"}, "b": {"value": 3.0, "source": "other"}}}
     table = experiments.format_table(record)
@@ -59,8 +59,8 @@ def test_filter_roughness_orders_smooth_below_noisy():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["denoising", "sparse", "k-sparse", "contractive"])
-def test_reproduce_chapters_2_to_5(name, tmp_path):
+@pytest.mark.parametrize("name", ["denoising", "sparse", "k-sparse", "contractive", "vae"])
+def test_reproduce_chapters_2_to_6(name, tmp_path):
     record = experiments.reproduce(name, json_path=tmp_path / "out.json")
     m = record["metrics"]
     assert json.loads((tmp_path / "out.json").read_text())["metrics"] == m
@@ -75,6 +75,10 @@ def test_reproduce_chapters_2_to_5(name, tmp_path):
         best = max(m[f"ksparse_k{k}_linear_probe_acc"] for k in (10, 25, 70))
         assert best > m["pixels_linear_probe_acc"]
         assert m["ksparse_k10_annealed_dead_units"] < m["ksparse_k10_dead_units"]
+    elif name == "vae":
+        for k in (2, 16):
+            assert m[f"vae_z{k}_test_neg_log_px_iw1000"] <= m[f"vae_z{k}_test_neg_elbo"]
+        assert m["vae_z16_test_neg_elbo"] < m["vae_z2_test_neg_elbo"]
     else:
         assert m["cae_over_ae_jacobian_norm"] <= 0.5
         assert m["cae_test_mse"] <= 1.2 * m["ae_test_mse"]

@@ -10,6 +10,7 @@ import companion
 from companion import losses
 from companion.metrics import importance_weighted_log_likelihood
 from companion.models import VAE, VAEConfig
+from companion.models.linear_gaussian import LinearGaussianModel
 from companion.train import fit, load_checkpoint, save_checkpoint
 
 
@@ -63,33 +64,24 @@ def test_bernoulli_decoder_rejects_images_outside_unit_interval():
     assert torch.isfinite(gaussian(torch.full((2, 1, 4, 4), 1.5)).loss)
 
 
-class _PPCA(nn.Module):
-    """x = W z + b + σ ε: log p(x) and p(z|x) in closed form; q(z|x) is the exact posterior
-    shifted by ``offset`` and widened by ``scale`` (offset 0, scale 1: exact)."""
+def _PPCA(offset=0.0, scale=1.0):
+    g = torch.Generator().manual_seed(0)
+    return LinearGaussianModel(torch.randn(6, 2, generator=g), torch.randn(6, generator=g), 0.5,
+                               q_offset=offset, q_scale=scale)
 
-    def __init__(self, offset=0.0, scale=1.0):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.w = torch.randn(6, 2, generator=g, dtype=torch.float64)
-        self.b = torch.randn(6, generator=g, dtype=torch.float64)
-        self.sigma, self.offset, self.scale = 0.5, offset, scale
-        self.dummy = nn.Parameter(torch.zeros(1, dtype=torch.float64))
 
-    def log_px(self, x):
-        cov = self.w @ self.w.T + self.sigma ** 2 * torch.eye(6, dtype=torch.float64)
-        return MultivariateNormal(self.b, cov).log_prob(x)
-
-    def encode(self, x):
-        m = self.w.T @ self.w + self.sigma ** 2 * torch.eye(2, dtype=torch.float64)
-        mean = (torch.linalg.solve(m, self.w.T @ (x - self.b).T)).T + self.offset
-        cov = self.sigma ** 2 * torch.linalg.inv(m) * self.scale ** 2
-        return MultivariateNormal(mean, cov.expand(len(x), 2, 2))
-
-    def decode(self, z):
-        return Independent(Normal(z @ self.w.T + self.b, self.sigma), 1)
-
-    def prior(self, n=1):
-        return Independent(Normal(torch.zeros(n, 2, dtype=torch.float64), torch.ones(n, 2, dtype=torch.float64)), 1)
+def test_linear_gaussian_elbo_identity_and_exact_posterior():
+    model = _PPCA(offset=0.4, scale=1.6)
+    x = torch.randn(30, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    q = model.encode(x)
+    assert torch.allclose(model.log_px(x), model.elbo(x, q) + kl_divergence(q, model.posterior(x)), atol=1e-10)
+    assert torch.allclose(model.elbo(x, model.posterior(x)), model.log_px(x), atol=1e-10)
+    # the closed-form ELBO against a Monte Carlo estimate of E_q[log p(x|z)] − KL(q ‖ p(z))
+    z = q.sample((20_000,))
+    terms = (model.decode(z.reshape(-1, 2)).log_prob(x.repeat(20_000, 1)).view(20_000, 30)
+             + model.prior(1).log_prob(z.reshape(-1, 2)).view(20_000, 30) - q.log_prob(z))
+    standard_error = terms.std(0) / 20_000 ** 0.5
+    assert ((terms.mean(0) - model.elbo(x, q)).abs() < 5 * standard_error).all()
 
 
 def test_importance_weighted_bound_is_exact_with_the_true_posterior():
