@@ -4,18 +4,15 @@ from __future__ import annotations
 import torch
 
 from companion import losses
-from companion.exercises.core import Exercise, register
+from companion.exercises.core import Exercise, register, seeded
 from companion.metrics.subspace import principal_angles
 
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 # --- ae.mse: the reduction convention --------------------------------------------------
 
 def _mse_cases():
-    g = _gen(1)
+    g = seeded(1)
     return [(torch.rand(b, *shape, generator=g), torch.rand(b, *shape, generator=g))
             for b, shape in ((4, (1, 5, 5)), (7, (3,)), (1, (2, 4, 4)))]
 
@@ -41,7 +38,7 @@ def pca_reconstruct_reference(x_train: torch.Tensor, x: torch.Tensor, k: int) ->
 
 
 def _pca_cases():
-    g = _gen(2)
+    g = seeded(2)
     out = []
     for n, d, k in ((60, 8, 2), (40, 12, 5), (100, 6, 1)):
         scales = torch.linspace(3.0, 0.2, d)                     # distinct variances
@@ -72,7 +69,7 @@ def largest_angle_reference(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _angle_cases():
-    g = _gen(3)
+    g = seeded(3)
     out = []
     for d, k, tilt in ((10, 2, 0.0), (10, 3, 0.3), (6, 2, 2.0), (20, 4, 0.05)):
         a = torch.randn(d, k, generator=g, dtype=torch.float64)

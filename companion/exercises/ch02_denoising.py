@@ -4,17 +4,14 @@ from __future__ import annotations
 import torch
 
 from companion.data.corrupt import masking_noise
-from companion.exercises.core import Exercise, register
+from companion.exercises.core import Exercise, register, seeded, tensor_problem
 
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 # --- dae.masking_noise: a random function, checked by its properties -------------------
 
 def _masking_cases():
-    g = _gen(21)
+    g = seeded(21)
     # strictly positive inputs, so that every masked entry is visible as a 0
     return [(0.1 + torch.rand(b, *shape, generator=g), p)
             for b, shape, p in ((64, (1, 10, 10), 0.3), (32, (50,), 0.5), (16, (2, 5, 5), 0.0),
@@ -23,10 +20,8 @@ def _masking_cases():
 
 def _masking_properties(args, got) -> str | None:
     x, p = args
-    if not isinstance(got, torch.Tensor):
-        return f"expected a torch.Tensor, got {type(got).__name__}"
-    if got.shape != x.shape:
-        return f"expected shape {tuple(x.shape)}, got {tuple(got.shape)}"
+    if (problem := tensor_problem(got, x.shape)) is not None:
+        return problem
     kept = got == x
     zeroed = got == 0
     if not bool((kept | zeroed).all()):
@@ -62,7 +57,7 @@ def expected_masking_error_reference(x: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def _error_cases():
-    g = _gen(22)
+    g = seeded(22)
     return [(torch.rand(b, *shape, generator=g), p) for b, shape, p in ((5, (1, 4, 4), 0.3), (3, (7,), 0.8))]
 
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 import torch
 
 from companion import losses
-from companion.exercises.core import Exercise, register
+from companion.exercises.core import Exercise, register, seeded
 
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _kl_cases():
-    g = _gen(31)
+    g = seeded(31)
     return [(rho, torch.rand(n, generator=g, dtype=torch.float64) * 0.98 + 0.01)
             for rho, n in ((0.05, 20), (0.25, 9), (0.5, 5), (0.9, 7))]
 
@@ -34,7 +31,7 @@ def sparsity_penalty_reference(a: torch.Tensor, rho: float, beta: float) -> torc
 
 
 def _penalty_cases():
-    g = _gen(32)
+    g = seeded(32)
     return [(torch.sigmoid(torch.randn(b, s, generator=g, dtype=torch.float64) * 2 - 1), rho, beta)
             for b, s, rho, beta in ((64, 10, 0.05, 3.0), (16, 4, 0.2, 0.5), (8, 30, 0.1, 1.0))]
 

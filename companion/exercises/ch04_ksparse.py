@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import torch
 
-from companion.exercises.core import Exercise, register
+from companion.exercises.core import Exercise, register, seeded, tensor_problem
 from companion.models.ksparse import topk_sparsify
 
 
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
 
 def _topk_cases():
-    g = _gen(41)
+    g = seeded(41)
     return [(torch.randn(b, m, generator=g, dtype=torch.float64).requires_grad_(True), k)
             for b, m, k in ((6, 20, 3), (4, 50, 10), (3, 8, 1), (2, 12, 12))]
 
@@ -20,10 +17,8 @@ def _topk_cases():
 def _topk_properties(args, got) -> str | None:
     z, k = args
     expected = topk_sparsify(z.detach(), k)
-    if not isinstance(got, torch.Tensor):
-        return f"expected a torch.Tensor, got {type(got).__name__}"
-    if got.shape != z.shape:
-        return f"expected shape {tuple(z.shape)}, got {tuple(got.shape)}"
+    if (problem := tensor_problem(got, z.shape)) is not None:
+        return problem
     nonzero = (got.detach() != 0).sum(dim=1)
     if not bool((nonzero == k).all()):
         return f"every row should keep exactly k = {k} non-zeros, found {nonzero.tolist()}"
@@ -31,7 +26,7 @@ def _topk_properties(args, got) -> str | None:
         return "the kept values are not the k largest of each row, or they were changed"
     if not got.requires_grad:
         return "your result is not connected to z: the gradient cannot reach the encoder"
-    w = torch.randn(z.shape, generator=_gen(7), dtype=z.dtype)
+    w = torch.randn(z.shape, generator=seeded(7), dtype=z.dtype)
     (grad,) = torch.autograd.grad((got * w).sum(), z)
     want = w * (expected != 0)
     if not torch.allclose(grad, want):
@@ -55,7 +50,7 @@ def dead_units_reference(codes: torch.Tensor) -> int:
 
 
 def _dead_cases():
-    g = _gen(42)
+    g = seeded(42)
     out = []
     for n, m, k in ((50, 30, 3), (20, 10, 2), (40, 25, 5)):
         z = torch.randn(n, m, generator=g) * torch.linspace(0.1, 3.0, m)   # some units rarely win

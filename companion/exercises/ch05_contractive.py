@@ -4,15 +4,12 @@ from __future__ import annotations
 import torch
 
 from companion import losses
-from companion.exercises.core import Exercise, register
+from companion.exercises.core import Exercise, register, seeded
 
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _layer_cases():
-    g = _gen(51)
+    g = seeded(51)
     out = []
     for b, k, d in ((5, 4, 6), (3, 7, 10), (8, 2, 3)):
         w = torch.randn(k, d, generator=g, dtype=torch.float64)

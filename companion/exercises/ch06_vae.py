@@ -6,15 +6,12 @@ import math
 import torch
 
 from companion import losses
-from companion.exercises.core import Exercise, register
+from companion.exercises.core import Exercise, register, seeded, tensor_problem
 
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _reparam_cases():
-    g = _gen(61)
+    g = seeded(61)
     return [(torch.randn(b, k, generator=g, dtype=torch.float64).requires_grad_(True),
              torch.randn(b, k, generator=g, dtype=torch.float64).requires_grad_(True),
              torch.randn(b, k, generator=g, dtype=torch.float64)) for b, k in ((4, 3), (2, 5))]
@@ -23,8 +20,8 @@ def _reparam_cases():
 def _reparam_properties(args, got) -> str | None:
     mu, logvar, eps = args
     want = mu.detach() + torch.exp(0.5 * logvar.detach()) * eps
-    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-        return f"expected a tensor of shape {tuple(want.shape)}"
+    if (problem := tensor_problem(got, want.shape)) is not None:
+        return problem
     if not torch.allclose(got.detach(), want):
         return "values differ from μ + σ ⊙ ε with σ = exp(½ · logvar)"
     if not got.requires_grad:
@@ -47,7 +44,7 @@ register(Exercise(
 
 
 def _kl_cases():
-    g = _gen(62)
+    g = seeded(62)
     return [(torch.randn(b, k, generator=g, dtype=torch.float64), torch.randn(b, k, generator=g, dtype=torch.float64))
             for b, k in ((5, 2), (3, 8))]
 
@@ -63,7 +60,7 @@ register(Exercise(
 
 
 def _iw_cases():
-    g = _gen(63)
+    g = seeded(63)
     return [(torch.randn(k, b, generator=g, dtype=torch.float64) * 3 + offset,)
             for k, b, offset in ((10, 4, 0.0), (100, 3, -1000.0), (1, 5, -20.0))]
 

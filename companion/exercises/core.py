@@ -57,6 +57,20 @@ class CheckResult:
 REGISTRY: dict[str, Exercise] = {}
 
 
+def seeded(seed: int) -> torch.Generator:
+    """A generator for an exercise's hidden cases, so that they repeat exactly."""
+    return torch.Generator().manual_seed(seed)
+
+
+def tensor_problem(got, shape) -> str | None:
+    """For ``properties`` checkers: why ``got`` is not a tensor of ``shape``, or None."""
+    if not isinstance(got, torch.Tensor):
+        return f"expected a torch.Tensor, got {_describe(got)}"
+    if tuple(got.shape) != tuple(shape):
+        return f"expected shape {tuple(shape)}, got {tuple(got.shape)}"
+    return None
+
+
 def register(exercise: Exercise) -> Exercise:
     if exercise.id in REGISTRY:
         raise ValueError(f"exercise {exercise.id!r} is registered twice")
