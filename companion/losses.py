@@ -116,6 +116,29 @@ def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(dim=1)
 
 
+def controlled_capacity(kl: torch.Tensor, capacity: float | torch.Tensor, gamma: float) -> torch.Tensor:
+    r"""Burgess et al. (2017)'s capacity term γ |KL − C|, which pulls the KL to a target C.
+
+    Replaces β·KL in the β-VAE loss; C (nats) is raised from 0 during training, so the code
+    may carry more information only as the decoder learns to use it.
+
+    Args:
+        kl: KL(q_φ(z|x) ‖ p(z)) in nats, a scalar (batch mean) or a (B,) tensor.
+        capacity: the target C ≥ 0 in nats.
+        gamma: the weight γ ≥ 0.
+    Returns:
+        a tensor of the shape of ``kl``.
+    """
+    if not isinstance(kl, torch.Tensor):
+        raise TypeError(f"kl must be a tensor, got {type(kl).__name__}")
+    c = torch.as_tensor(capacity, dtype=kl.dtype, device=kl.device)
+    if c.dim() != 0 or not torch.isfinite(c) or c < 0:
+        raise ValueError(f"capacity must be a finite number ≥ 0, got {capacity!r}")
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma >= 0 or gamma == float("inf"):
+        raise ValueError(f"gamma must be a finite number ≥ 0, got {gamma!r}")
+    return gamma * (kl - c).abs()
+
+
 def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     r"""‖J_f(x)‖²_F of a sigmoid layer h = σ(W x + b), in closed form, per example.
 

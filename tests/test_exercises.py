@@ -140,6 +140,24 @@ WRONG.update({
     ],
 })
 
+WRONG.update({
+    "beta.mig": [
+        lambda mi, h: (mi.max(0).values / h).mean(),                          # largest MI, no gap
+        lambda mi, h: (mi.topk(2, dim=0).values[0] - mi.topk(2, dim=0).values[1]).mean(),   # not normalised
+        lambda mi, h: ((mi.topk(2, dim=1).values[:, 0] - mi.topk(2, dim=1).values[:, 1])).mean(),  # over factors
+    ],
+    "beta.capacity_loss": [
+        lambda recon, kl, step, c_max, steps, gamma: recon + gamma * (kl - c_max).abs(),          # no schedule
+        lambda recon, kl, step, c_max, steps, gamma: recon + gamma * (kl - c_max * step / steps).abs(),  # no cap
+        lambda recon, kl, step, c_max, steps, gamma: recon + gamma * (kl - c_max * min(1.0, step / steps)),  # no |·|
+    ],
+    "beta.factor_vae_vote": [
+        lambda codes, s: int(codes.var(dim=0).argmin()),                      # not normalised
+        lambda codes, s: int((codes / s).var(dim=0).argmax()),                # largest variance
+        lambda codes, s: int((codes / s).var(dim=1).argmin()),                # wrong axis
+    ],
+})
+
 REFERENCE = {
     "ae.mse": lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1).mean(),
     "ae.pca_reconstruct": pca_reconstruct_reference,
@@ -154,6 +172,9 @@ REFERENCE = {
     "cae.penalty": lambda h, w: ((h * (1 - h)) ** 2) @ (w ** 2).sum(dim=1),
     "vae.reparameterize": lambda mu, lv, eps: mu + torch.exp(0.5 * lv) * eps,
     "vae.gaussian_kl": lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - lv - 1).sum(dim=1),
+    "beta.mig": lambda mi, h: ((mi.sort(dim=0).values[-1] - mi.sort(dim=0).values[-2]) / h).mean(),
+    "beta.capacity_loss": lambda recon, kl, step, c_max, steps, gamma: recon + gamma * (kl - c_max * min(1, step / steps)).abs(),
+    "beta.factor_vae_vote": lambda codes, s: int(torch.argmin((codes / s).var(dim=0))),
     "vae.iw_bound": lambda lw: torch.logsumexp(lw, dim=0) - torch.log(torch.tensor(float(lw.shape[0]), dtype=lw.dtype)),
 }
 

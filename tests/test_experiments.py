@@ -8,7 +8,7 @@ from companion import experiments
 
 
 def test_registry_and_table():
-    assert {"autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae"} <= set(experiments.EXPERIMENTS)
+    assert {"autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae"} <= set(experiments.EXPERIMENTS)
     record = {"experiment": "x", "budget": "quick", "seconds": 1.0, "metrics": {"a": 1.5},
               "reference": {"a": {"value": 2.0, "source": "paper"}, "b": {"value": 3.0, "source": "other"}}}
     table = experiments.format_table(record)
@@ -59,8 +59,8 @@ def test_filter_roughness_orders_smooth_below_noisy():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["denoising", "sparse", "k-sparse", "contractive", "vae"])
-def test_reproduce_chapters_2_to_6(name, tmp_path):
+@pytest.mark.parametrize("name", ["denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae"])
+def test_reproduce_chapters_2_to_7(name, tmp_path):
     record = experiments.reproduce(name, json_path=tmp_path / "out.json")
     m = record["metrics"]
     assert json.loads((tmp_path / "out.json").read_text())["metrics"] == m
@@ -79,6 +79,12 @@ def test_reproduce_chapters_2_to_6(name, tmp_path):
         for k in (2, 16):
             assert m[f"vae_z{k}_test_neg_log_px_iw1000"] <= m[f"vae_z{k}_test_neg_elbo"]
         assert m["vae_z16_test_neg_elbo"] < m["vae_z2_test_neg_elbo"]
+    elif name == "beta-vae":
+        assert m["beta_vae_kl"] < m["vae_kl"] and m["beta_vae_recon"] > m["vae_recon"]
+        assert m["beta_vae_active"] <= m["vae_active"]
+        assert abs(m["capacity_kl"] - 12.0) < 0.15 * 12.0
+        for run in ("vae", "beta_vae", "capacity"):
+            assert 0.3 < m[f"{run}_beta_vae"] <= 1 and 0 <= m[f"{run}_mig"] <= 1   # above chance (1/5)
     else:
         assert m["cae_over_ae_jacobian_norm"] <= 0.5
         assert m["cae_test_mse"] <= 1.2 * m["ae_test_mse"]

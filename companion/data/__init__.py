@@ -15,6 +15,9 @@ int64 labels, on the CPU, deterministic given ``seed``.
 ``fashion-mnist``  full Fashion-MNIST, 60,000 / 10,000, from IDX files.
 =================  =========================================================================
 
+Procedural data with known generative factors: :class:`companion.data.dsprites.DSprites`
+draws any of the 737,280 dSprites images (shape, scale, orientation, x, y) on demand.
+
 The IDX data sets are looked for, in order, in ``root`` (an argument), ``$COMPANION_DATA/<name>``,
 ``~/.cache/companion/<name>`` and ``/usr/share/datasets/<name>`` (where Debian's
 ``dataset-fashion-mnist`` package puts Fashion-MNIST). With ``download=True`` missing files
@@ -30,9 +33,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from companion.data.dsprites import DSprites
 from companion.data.idx import read_idx, write_idx
 
-__all__ = ["DATASETS", "Split", "load", "read_idx", "write_idx", "describe"]
+__all__ = ["DATASETS", "DSprites", "Split", "load", "read_idx", "write_idx", "describe"]
 
 
 class Split(NamedTuple):

@@ -7,7 +7,10 @@ Training minimises the negative evidence lower bound
     L_VAE = −E_{z∼q_φ(z|x)} log p_θ(x|z) + β · KL(q_φ(z|x) ‖ p(z)),   β = 1 for the VAE,
 
 with one reparameterised sample z = μ + σ ⊙ ε, ε ∼ N(0, I), and the KL in closed form.
-Under the book's reduction convention both terms are nats per example.
+Under the book's reduction convention both terms are nats per example. β > 1 is the β-VAE
+of Higgins et al. (2017). With ``capacity`` set, β·KL is replaced by Burgess et al. (2017)'s
+γ |KL − C| where the target C grows linearly from 0 to ``capacity`` over ``capacity_steps``
+training steps.
 """
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ class VAEConfig:
         likelihood: ``"bernoulli"`` (inputs must lie in [0, 1]) or ``"gaussian"``.
         decoder_std: σ of the Gaussian likelihood (ignored for Bernoulli).
         beta: weight β ≥ 0 of the KL term (1: the VAE; chapter 7 varies it).
+        capacity: None for the β objective; otherwise the final target C_max (nats) of the
+            controlled-capacity objective γ |KL − C|, which then replaces β·KL.
+        gamma: the weight γ of the controlled-capacity objective.
+        capacity_steps: training steps over which C rises linearly from 0 to ``capacity``.
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
@@ -44,6 +51,9 @@ class VAEConfig:
     likelihood: str = "bernoulli"
     decoder_std: float = 0.1
     beta: float = 1.0
+    capacity: float | None = None
+    gamma: float = 1000.0
+    capacity_steps: int = 10_000
 
     def __post_init__(self) -> None:
         self.image_shape, self.hidden = tuple(self.image_shape), tuple(self.hidden)
@@ -55,14 +65,16 @@ class VAEConfig:
             raise ValueError(f"VAEConfig.hidden must hold positive ints, got {self.hidden}")
         activation(self.act)
         choice(self, "likelihood", ("bernoulli", "gaussian"))
-        for name in ("decoder_std", "beta"):
+        for name in ("decoder_std", "beta", "gamma") + (("capacity",) if self.capacity is not None else ()):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"VAEConfig.{name} must be a finite number, got {v!r}")
         if self.decoder_std <= 0:
             raise ValueError(f"VAEConfig.decoder_std must be > 0, got {self.decoder_std}")
-        if self.beta < 0:
-            raise ValueError(f"VAEConfig.beta must be ≥ 0, got {self.beta}")
+        for name in ("beta", "gamma", "capacity"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"VAEConfig.{name} must be ≥ 0, got {getattr(self, name)}")
+        positive_int(self, "capacity_steps")
 
     @property
     def input_dim(self) -> int:
@@ -75,7 +87,8 @@ class VAE(nn.Module):
 
     ``forward(x)`` returns an :class:`Output` with ``terms`` ``recon`` (−log p_θ(x|z) for one
     sample z) and ``kl`` (KL(q_φ(z|x) ‖ p(z)), closed form), ``loss = recon + β·kl``,
-    ``x_hat`` the decoder's mean and ``z`` the sample.
+    ``x_hat`` the decoder's mean and ``z`` the sample. With ``config.capacity`` set,
+    ``loss = recon + γ |kl − C|`` and ``terms`` also holds the current target ``capacity``.
     """
 
     config_class = VAEConfig
@@ -94,6 +107,15 @@ class VAE(nn.Module):
         # p_θ(x|z): z (B, k) → logits or means (B, d)
         self.decoder = nn.Sequential(MLP(cfg.latent_size, cfg.hidden[::-1], cfg.input_dim, act=cfg.act),
                                      nn.Unflatten(1, cfg.image_shape))
+        # Training steps taken (advanced by forward in training mode), for the capacity schedule.
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def current_capacity(self) -> float:
+        """C(t) = capacity · min(1, t / capacity_steps) at the current step t (0 if unused)."""
+        cfg = self.config
+        if cfg.capacity is None:
+            return 0.0
+        return cfg.capacity * min(1.0, self.steps.item() / cfg.capacity_steps)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
@@ -138,5 +160,13 @@ class VAE(nn.Module):
         p_x = self.decode(z)
         recon = -p_x.log_prob(x if target is None else target).mean()   # −log p_θ(x|z), nats/example
         kl = losses.kl_normal_std_normal(mu, logvar).mean()              # KL(q ‖ p(z)), closed form
-        loss = recon + self.config.beta * kl
-        return Output(loss=loss, terms={"recon": recon, "kl": kl}, x_hat=p_x.mean, z=z)
+        terms = {"recon": recon, "kl": kl}
+        if self.config.capacity is None:
+            loss = recon + self.config.beta * kl                                  # L_BETA
+        else:
+            c = self.current_capacity()
+            loss = recon + losses.controlled_capacity(kl, c, self.config.gamma)   # recon + γ|KL − C|
+            terms["capacity"] = torch.tensor(c, dtype=kl.dtype, device=kl.device)
+            if self.training and torch.is_grad_enabled():
+                self.steps += 1
+        return Output(loss=loss, terms=terms, x_hat=p_x.mean, z=z)
