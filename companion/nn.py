@@ -92,13 +92,9 @@ class ConvEncoder(nn.Module):
             raise ValueError("ConvEncoder needs at least one conv layer")
         c, h, w = _check_image_shape(in_shape, len(channels), "ConvEncoder.in_shape")
         self.in_shape = (c, h, w)
-        layers: list[nn.Module] = []
-        for c_out in channels:
-            layers += [nn.Conv2d(c, c_out, kernel_size=4, stride=2, padding=1), activation(act)]
-            c = c_out
-        self.conv = nn.Sequential(*layers)
+        self.conv = nn.Sequential(*_down(c, channels, act))
         n = len(channels)
-        self.fc = nn.Linear(c * (h >> n) * (w >> n), out_features)
+        self.fc = nn.Linear(channels[-1] * (h >> n) * (w >> n), out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.in_shape:
@@ -130,13 +126,70 @@ class ConvDecoder(nn.Module):
         self.start = (channels[0], h >> n, w >> n)
         self.fc = nn.Sequential(nn.Linear(in_features, channels[0] * (h >> n) * (w >> n)),
                                 activation(act))
-        layers: list[nn.Module] = []
-        for i, c in enumerate(channels):
-            nxt = channels[i + 1] if i + 1 < n else c_out
-            layers.append(nn.ConvTranspose2d(c, nxt, kernel_size=4, stride=2, padding=1))
-            if i + 1 < n:
-                layers.append(activation(act))
-        self.deconv = nn.Sequential(*layers)
+        self.deconv = nn.Sequential(*_up(channels, c_out, act))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.deconv(self.fc(z).view(-1, *self.start))
+
+
+def _down(c_in: int, channels: Sequence[int], act: str) -> list[nn.Module]:
+    """Stride-2 4×4 convolutions, each halving the map, each followed by ``act``."""
+    layers: list[nn.Module] = []
+    for c_out in channels:
+        layers += [nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1), activation(act)]
+        c_in = c_out
+    return layers
+
+
+def _up(channels: Sequence[int], c_out: int, act: str) -> list[nn.Module]:
+    """Stride-2 4×4 transposed convolutions, each doubling the map; ``act`` between them."""
+    layers: list[nn.Module] = []
+    for i, c in enumerate(channels):
+        nxt = channels[i + 1] if i + 1 < len(channels) else c_out
+        layers.append(nn.ConvTranspose2d(c, nxt, kernel_size=4, stride=2, padding=1))
+        if i + 1 < len(channels):
+            layers.append(activation(act))
+    return layers
+
+
+class ConvDown(nn.Module):
+    """Stride-2 convolutions, then a 1×1 convolution to ``out_channels``: an image becomes a
+    grid of vectors (VQ-VAE's encoder output z_e(x)).
+
+    Shapes: (B, C, H, W) → (B, out_channels, H / 2**n, W / 2**n) for n = len(channels).
+    """
+
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int], out_channels: int,
+                 act: str = "relu") -> None:
+        super().__init__()
+        _check_sizes([*channels, out_channels], "ConvDown channels and out_channels")
+        if not channels:
+            raise ValueError("ConvDown needs at least one conv layer")
+        c, h, w = _check_image_shape(in_shape, len(channels), "ConvDown.in_shape")
+        self.in_shape = (c, h, w)
+        self.out_shape = (out_channels, h >> len(channels), w >> len(channels))
+        self.net = nn.Sequential(*_down(c, channels, act), nn.Conv2d(channels[-1], out_channels, kernel_size=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(f"ConvDown expected input (B, {', '.join(map(str, self.in_shape))}), "
+                             f"got {tuple(x.shape)}")
+        return self.net(x)
+
+
+class ConvUp(nn.Module):
+    """The mirror of :class:`ConvDown`: a 1×1 convolution, then stride-2 transposed convs.
+
+    Shapes: (B, in_channels, h, w) → (B, out_channels, h · 2**n, w · 2**n); no output activation.
+    """
+
+    def __init__(self, in_channels: int, channels: Sequence[int], out_channels: int, act: str = "relu") -> None:
+        super().__init__()
+        _check_sizes([in_channels, *channels, out_channels], "ConvUp channels")
+        if not channels:
+            raise ValueError("ConvUp needs at least one transposed-conv layer")
+        self.net = nn.Sequential(nn.Conv2d(in_channels, channels[0], kernel_size=1), activation(act),
+                                 *_up(channels, out_channels, act))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)

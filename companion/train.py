@@ -11,6 +11,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +30,13 @@ class History:
     """Per-epoch means of every loss term, for the training data and (optionally) validation.
 
     ``train["loss"][e]`` is the mean loss of epoch ``e``; ``val`` has the same keys when a
-    validation set was given. ``seconds`` is the wall-clock training time.
+    validation set was given; ``tracked`` holds what an ``on_epoch_end`` callback of
+    :func:`fit` returned after each epoch. ``seconds`` is the wall-clock training time.
     """
 
     train: dict[str, list[float]] = field(default_factory=dict)
     val: dict[str, list[float]] = field(default_factory=dict)
+    tracked: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -105,7 +108,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> di
 def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: int = 128,
         seed: int = 0, device: str | torch.device | None = None, val=None,
         weight_decay: float = 0.0, progress: bool = True,
-        checkpoint: str | Path | None = None) -> History:
+        checkpoint: str | Path | None = None,
+        on_epoch_end: Callable[[int, nn.Module], dict[str, float] | None] | None = None) -> History:
     """Train ``model`` to minimise ``model(x).loss`` with AdamW on shuffled mini-batches.
 
     Args:
@@ -120,6 +124,9 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
         weight_decay: AdamW's decoupled weight decay (default 0: no hidden regulariser).
         progress: show a ``tqdm`` bar with the loss terms.
         checkpoint: if given, save the model there (safetensors, atomically) after each epoch.
+        on_epoch_end: called as ``on_epoch_end(epoch, model)`` after each epoch (model in
+            eval mode); numbers in the dict it returns are logged in ``History.tracked``.
+            For measurements over a whole data set, such as a codebook's usage.
 
     Returns:
         a :class:`History`.
@@ -167,6 +174,13 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
         if x_val is not None:
             for k, v in evaluate(model, x_val).items():
                 history.val.setdefault(k, []).append(v)
+        if on_epoch_end is not None:
+            model.eval()
+            with torch.no_grad():
+                tracked = on_epoch_end(epoch, model) or {}
+            model.train()
+            for k, v in tracked.items():
+                history.tracked.setdefault(k, []).append(float(v))
         if checkpoint is not None:
             save_checkpoint(model, checkpoint, extra={"epoch": epoch + 1})
         if bar is not None:

@@ -10,7 +10,9 @@ from companion.models.denoising import DenoisingAutoencoder, DenoisingAutoencode
 from companion.models.ksparse import KSparseAutoencoder, KSparseAutoencoderConfig, topk_sparsify
 from companion.models.pca import PCA
 from companion.models.sparse import SparseAutoencoder, SparseAutoencoderConfig
+from companion.models.pixelcnn import MaskedConv2d, PixelCNN
 from companion.models.vae import VAE, VAEConfig
+from companion.models.vq import VQVAE, VectorQuantizer, VQVAEConfig, nearest_code
 
 REGISTRY = {
     "Autoencoder": (Autoencoder, AutoencoderConfig),
@@ -19,10 +21,12 @@ REGISTRY = {
     "KSparseAutoencoder": (KSparseAutoencoder, KSparseAutoencoderConfig),
     "ContractiveAutoencoder": (ContractiveAutoencoder, ContractiveAutoencoderConfig),
     "VAE": (VAE, VAEConfig),
+    "VQVAE": (VQVAE, VQVAEConfig),
 }
 
 __all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
            "DenoisingAutoencoder", "KSparseAutoencoder",
            "KSparseAutoencoderConfig", "topk_sparsify",
            "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig",
-           "VAE", "VAEConfig"]
+           "VAE", "VAEConfig", "VQVAE", "VQVAEConfig", "VectorQuantizer", "nearest_code",
+           "MaskedConv2d", "PixelCNN"]
