@@ -158,6 +158,35 @@ WRONG.update({
     ],
 })
 
+def _nearest_by_dot(z, e):
+    return (z @ e.T).argmax(1)                                               # largest dot product
+
+
+def _ema_sum_without_weight(z, idx, N, m, gamma):
+    n = torch.bincount(idx, minlength=len(N)).to(z.dtype)
+    s = torch.zeros_like(m).index_add_(0, idx, z)
+    return (gamma * m + s) / (gamma * N + (1 - gamma) * n)[:, None]           # (1 − γ) missing on Σz
+
+
+WRONG.update({
+    "vq.nearest_code": [
+        _nearest_by_dot,
+        lambda z, e: torch.cdist(z, e).argmax(1),                            # farthest
+        lambda z, e: torch.cdist(z, e).argmin(0),                            # wrong axis
+    ],
+    "vq.straight_through": [
+        lambda z_e, e_k: e_k,                                                # no gradient to the encoder
+        lambda z_e, e_k: z_e,                                                # not quantised
+        lambda z_e, e_k: z_e + (e_k - z_e),                                  # gradient reaches e_k too
+    ],
+    "vq.ema_update": [
+        lambda z, idx, N, m, g: (g * m + (1 - g) * torch.zeros_like(m).index_add_(0, idx, z)) / N[:, None],  # old N
+        _ema_sum_without_weight,
+        lambda z, idx, N, m, g: ((1 - g) * m + g * torch.zeros_like(m).index_add_(0, idx, z))
+        / ((1 - g) * N + g * torch.bincount(idx, minlength=len(N)).to(z.dtype))[:, None],   # γ swapped
+    ],
+})
+
 REFERENCE = {
     "ae.mse": lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1).mean(),
     "ae.pca_reconstruct": pca_reconstruct_reference,
@@ -175,6 +204,10 @@ REFERENCE = {
     "beta.mig": lambda mi, h: ((mi.sort(dim=0).values[-1] - mi.sort(dim=0).values[-2]) / h).mean(),
     "beta.capacity_loss": lambda recon, kl, step, c_max, steps, gamma: recon + gamma * (kl - c_max * min(1, step / steps)).abs(),
     "beta.factor_vae_vote": lambda codes, s: int(torch.argmin((codes / s).var(dim=0))),
+    "vq.nearest_code": lambda z, e: torch.cdist(z, e).argmin(1),
+    "vq.straight_through": lambda z_e, e_k: z_e + (e_k - z_e).detach(),
+    "vq.ema_update": lambda z, idx, N, m, g: (g * m + (1 - g) * torch.zeros_like(m).index_add_(0, idx, z))
+    / (g * N + (1 - g) * torch.bincount(idx, minlength=len(N)).to(z.dtype))[:, None],
     "vae.iw_bound": lambda lw: torch.logsumexp(lw, dim=0) - torch.log(torch.tensor(float(lw.shape[0]), dtype=lw.dtype)),
 }
 

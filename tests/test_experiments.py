@@ -13,6 +13,8 @@ def test_registry_and_table():
               "reference": {"a": {"value": 2.0, "source": "paper"}, "b": {"value": 3.0, "source": "other"}}}
     table = experiments.format_table(record)
     assert "a" in table and "1.5" in table and "paper" in table and "other" in table
+    record["reference"]["b"]["value"] = "0–0.4"                     # a range read off a figure
+    assert "0–0.4" in experiments.format_table(record)
 
 
 def test_reproduce_errors():
