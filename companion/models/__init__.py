@@ -10,9 +10,11 @@ from companion.models.denoising import DenoisingAutoencoder, DenoisingAutoencode
 from companion.models.ksparse import KSparseAutoencoder, KSparseAutoencoderConfig, topk_sparsify
 from companion.models.pca import PCA
 from companion.models.sparse import SparseAutoencoder, SparseAutoencoderConfig
-from companion.models.pixelcnn import MaskedConv2d, PixelCNN
+from companion.models.pixelcnn import MaskedConv2d, PixelCNN, stack_condition
+from companion.models.pixelsnail import PixelSNAIL
 from companion.models.vae import VAE, VAEConfig
 from companion.models.vq import VQVAE, VectorQuantizer, VQVAEConfig, nearest_code
+from companion.models.vqvae2 import VQVAE2, VQVAE2Config
 
 REGISTRY = {
     "Autoencoder": (Autoencoder, AutoencoderConfig),
@@ -22,6 +24,7 @@ REGISTRY = {
     "ContractiveAutoencoder": (ContractiveAutoencoder, ContractiveAutoencoderConfig),
     "VAE": (VAE, VAEConfig),
     "VQVAE": (VQVAE, VQVAEConfig),
+    "VQVAE2": (VQVAE2, VQVAE2Config),
 }
 
 __all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
@@ -29,4 +32,5 @@ __all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencod
            "KSparseAutoencoderConfig", "topk_sparsify",
            "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig",
            "VAE", "VAEConfig", "VQVAE", "VQVAEConfig", "VectorQuantizer", "nearest_code",
-           "MaskedConv2d", "PixelCNN"]
+           "MaskedConv2d", "PixelCNN", "VQVAE2", "VQVAE2Config", "PixelSNAIL",
+           "stack_condition"]

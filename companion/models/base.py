@@ -58,3 +58,39 @@ def config_dict(config) -> dict:
         value = getattr(config, f.name)
         out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def image_shape(obj, name: str = "image_shape") -> None:
+    """Make ``getattr(obj, name)`` a tuple and raise unless it is (C, H, W) of positive ints."""
+    value = tuple(getattr(obj, name))
+    setattr(obj, name, value)
+    if len(value) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in value):
+        raise ValueError(f"{type(obj).__name__}.{name} must be (C, H, W) of positive ints, got {value}")
+
+
+def finite_at_least(obj, name: str, low: float = 0.0) -> None:
+    """Raise unless ``getattr(obj, name)`` is a finite number ≥ ``low``."""
+    v = getattr(obj, name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not low <= v < float("inf"):
+        raise ValueError(f"{type(obj).__name__}.{name} must be a finite number ≥ {low:g}, got {v!r}")
+
+
+def in_open_unit_interval(obj, name: str) -> None:
+    """Raise unless ``getattr(obj, name)`` lies in (0, 1), like an EMA decay."""
+    v = getattr(obj, name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+        raise ValueError(f"{type(obj).__name__}.{name} must lie in (0, 1), got {v!r}")
+
+
+def check_images(model, x) -> None:
+    """Raise a clear error unless ``x`` is a float batch (B, *model.config.image_shape), in
+    [0, 1] when the model's likelihood is Bernoulli."""
+    name, cfg = type(model).__name__, model.config
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"{name} expects a floating-point torch.Tensor")
+    if x.dim() != 4 or tuple(x.shape[1:]) != tuple(cfg.image_shape):
+        raise ValueError(f"{name} expected input of shape (B, {', '.join(map(str, cfg.image_shape))}), "
+                         f"got {tuple(x.shape)}")
+    if getattr(cfg, "likelihood", None) == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"the Bernoulli decoder of {name} needs inputs in [0, 1] "
+                         f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")

@@ -67,34 +67,47 @@ class PixelCNN(nn.Module):
         self.body = nn.Sequential(*body)
         self.head = nn.Conv2d(channels, num_codes, kernel_size=1)
 
-    def _indices(self, codes: torch.Tensor) -> torch.Tensor:
+    def _indices(self, codes: torch.Tensor, num_codes: int | None = None, what: str = "codes") -> torch.Tensor:
         if codes.dim() == 4 and codes.shape[1] == 1:
             codes = codes[:, 0]
         if codes.dim() != 3:
-            raise ValueError(f"PixelCNN expects code grids (B, h, w) or (B, 1, h, w), got {tuple(codes.shape)}")
+            raise ValueError(f"{type(self).__name__} expects code grids (B, h, w) or (B, 1, h, w), "
+                             f"got {tuple(codes.shape)}")
         k = codes.long()
         if codes.is_floating_point() and not torch.equal(k.to(codes.dtype), codes):
             raise ValueError("code grids must hold whole numbers")
-        if k.numel() and (k.min() < 0 or k.max() >= self.num_codes):
-            raise ValueError(f"codes must lie in 0…{self.num_codes - 1}")
+        n = self.num_codes if num_codes is None else num_codes
+        if k.numel() and (k.min() < 0 or k.max() >= n):
+            raise ValueError(f"{what} must lie in 0…{n - 1}")
         return k
 
-    def logits(self, codes: torch.Tensor) -> torch.Tensor:
+    def _split(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(codes, condition) from (B, 1, h, w) grids, or from (B, 2, h, w) grids whose second
+        channel holds the conditioning codes (see :func:`stack_condition`)."""
+        if grids.dim() == 4 and grids.shape[1] == 2:
+            return grids[:, 0], grids[:, 1]
+        return grids, None
+
+    def logits(self, codes: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, K, h, w) of p(k_t | k_<t) at every position."""
+        if cond is not None:
+            raise ValueError("this PixelCNN is unconditional: it takes no condition")
         k = self._indices(codes)
         h = self.embed(k).permute(0, 3, 1, 2)                                    # (B, C, h, w)
         return self.head(self.body(h))
 
-    def forward(self, codes: torch.Tensor) -> Output:
+    def forward(self, grids: torch.Tensor) -> Output:
+        codes, cond = self._split(grids)
         k = self._indices(codes)
-        nll = F.cross_entropy(self.logits(k), k, reduction="sum") / len(k)      # nats per grid
+        nll = F.cross_entropy(self.logits(k, cond), k, reduction="sum") / len(k)   # nats per grid
         bits = nll / (k[0].numel() * math.log(2))
         return Output(loss=nll, terms={"bits_per_code": bits})
 
     @torch.no_grad()
     def sample(self, n: int, grid_shape: tuple[int, int], generator: torch.Generator | None = None,
-               temperature: float = 1.0) -> torch.Tensor:
-        """Draw ``n`` grids (n, h, w) one position at a time in raster order."""
+               temperature: float = 1.0, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Draw ``n`` grids (n, h, w) one position at a time in raster order (ancestral
+        sampling); ``temperature`` < 1 sharpens each softmax, > 1 flattens it."""
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         h, w = grid_shape
@@ -102,6 +115,18 @@ class PixelCNN(nn.Module):
         k = torch.zeros(n, h, w, dtype=torch.long, device=device)
         for i in range(h):
             for j in range(w):
-                p = torch.softmax(self.logits(k)[:, :, i, j] / temperature, dim=1)
+                p = torch.softmax(self.logits(k, cond)[:, :, i, j] / temperature, dim=1)
                 k[:, i, j] = torch.multinomial(p, 1, generator=generator)[:, 0]
         return k
+
+
+def stack_condition(codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """Grids (B, 2, h, w) float for a conditional prior: the codes (B, h, w) and the
+    conditioning codes (B, h/f, w/f), repeated f times along each axis to the same size."""
+    if codes.dim() != 3 or cond.dim() != 3 or len(codes) != len(cond):
+        raise ValueError(f"expected codes (B, h, w) and cond (B, h', w'), got {tuple(codes.shape)}, {tuple(cond.shape)}")
+    f = codes.shape[1] // cond.shape[1]
+    if f < 1 or codes.shape[1] != f * cond.shape[1] or codes.shape[2] != f * cond.shape[2]:
+        raise ValueError(f"codes {tuple(codes.shape[1:])} must be a whole multiple of cond {tuple(cond.shape[1:])}")
+    up = cond.repeat_interleave(f, dim=1).repeat_interleave(f, dim=2)
+    return torch.stack([codes, up], dim=1).float()

@@ -20,7 +20,6 @@ and the VQ term is reported but not optimised.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -28,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion.models.base import Output, choice, positive_int
+from companion.models.base import (Output, check_images, choice, finite_at_least, image_shape,
+                                   in_open_unit_interval, positive_int)
 from companion.nn import ConvDown, ConvUp
 
 
@@ -161,6 +161,24 @@ class VectorQuantizer(nn.Module):
                 self.restarts += int(dead.sum())
 
 
+def check_codebook_fields(config, sizes: tuple[str, ...]) -> None:
+    """The checks that VQ-VAE configs share: codebook sizes, β, codebook rule, γ, likelihood."""
+    for name in sizes:
+        positive_int(config, name)
+    finite_at_least(config, "beta")
+    choice(config, "codebook", ("loss", "ema", "ema+restart"))
+    in_open_unit_interval(config, "decay")
+    choice(config, "likelihood", ("bernoulli", "gaussian"))
+
+
+def pixel_likelihood(out: torch.Tensor, x: torch.Tensor, likelihood: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(−log p(x | decoder output) in nats per image, the expected image): Bernoulli pixels from
+    logits, or a unit-variance Gaussian up to a constant (squared error)."""
+    if likelihood == "bernoulli":
+        return F.binary_cross_entropy_with_logits(out, x, reduction="sum") / len(x), torch.sigmoid(out)
+    return (out - x).pow(2).sum() / len(x), out
+
+
 @dataclass
 class VQVAEConfig:
     """Hyper-parameters of :class:`VQVAE`; every field is validated.
@@ -187,20 +205,11 @@ class VQVAEConfig:
     likelihood: str = "bernoulli"
 
     def __post_init__(self) -> None:
-        self.image_shape, self.channels = tuple(self.image_shape), tuple(self.channels)
-        if len(self.image_shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
-                                             for s in self.image_shape):
-            raise ValueError(f"VQVAEConfig.image_shape must be (C, H, W) of positive ints, got {self.image_shape}")
+        image_shape(self)
+        self.channels = tuple(self.channels)
         if not self.channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels):
             raise ValueError(f"VQVAEConfig.channels must be positive ints, got {self.channels}")
-        positive_int(self, "num_codes")
-        positive_int(self, "code_dim")
-        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 <= self.beta < math.inf:
-            raise ValueError(f"VQVAEConfig.beta must be a finite number ≥ 0, got {self.beta!r}")
-        choice(self, "codebook", ("loss", "ema", "ema+restart"))
-        if isinstance(self.decay, bool) or not isinstance(self.decay, (int, float)) or not 0 < self.decay < 1:
-            raise ValueError(f"VQVAEConfig.decay must lie in (0, 1), got {self.decay!r}")
-        choice(self, "likelihood", ("bernoulli", "gaussian"))
+        check_codebook_fields(self, ("num_codes", "code_dim"))
         n = len(self.channels)
         if self.image_shape[1] % (1 << n) or self.image_shape[2] % (1 << n):
             raise ValueError(f"VQVAEConfig.image_shape {self.image_shape}: H and W must be divisible by "
@@ -233,18 +242,9 @@ class VQVAE(nn.Module):
         self.decoder = ConvUp(cfg.code_dim, cfg.channels[::-1], cfg.image_shape[0])       # D: z_q → x
         self.grid_shape = self.encoder.out_shape[1:]
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError("VQVAE expects a floating-point torch.Tensor")
-        if x.dim() != 4 or tuple(x.shape[1:]) != self.config.image_shape:
-            shape = ", ".join(map(str, self.config.image_shape))
-            raise ValueError(f"VQVAE expected input of shape (B, {shape}), got {tuple(x.shape)}")
-        if self.config.likelihood == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError("the Bernoulli decoder needs inputs in [0, 1]")
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code grid of each image, (B, h, w) int64 indices into the codebook."""
-        self._check_input(x)
+        check_images(self, x)
         return self.quantizer(self.encoder(x)).indices
 
     def decode_logits(self, z_q: torch.Tensor) -> torch.Tensor:
@@ -262,16 +262,10 @@ class VQVAE(nn.Module):
         return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
 
     def forward(self, x: torch.Tensor) -> Output:
-        self._check_input(x)
+        check_images(self, x)
         z_e = self.encoder(x)                                                # (B, D, h, w)
         q = self.quantizer(z_e)
-        out = self.decoder(q.z_q)                                            # (B, C, H, W)
-        if self.config.likelihood == "bernoulli":
-            recon = F.binary_cross_entropy_with_logits(out, x, reduction="sum") / len(x)
-            x_hat = torch.sigmoid(out)
-        else:
-            recon = (out - x).pow(2).sum() / len(x)
-            x_hat = out
+        recon, x_hat = pixel_likelihood(self.decoder(q.z_q), x, self.config.likelihood)
         loss = recon + self.config.beta * q.commitment
         if not self.quantizer.ema:
             loss = loss + q.vq

@@ -1,0 +1,88 @@
+"""The PixelSNAIL-style prior of VQ-VAE-2 (chapter 9): causality with attention and conditioning."""
+import math
+
+import pytest
+import torch
+
+import companion
+from companion.models import PixelCNN, PixelSNAIL, stack_condition
+from companion.models.pixelsnail import causal_mask
+from companion.train import fit
+
+
+def test_causal_mask():
+    m = causal_mask(4)
+    assert m.tolist() == [[False, True, True, True], [False, False, True, True],
+                          [False, False, False, True], [False, False, False, False]]
+
+
+def _assert_causal(prior, k, cond=None, K=10):
+    g = torch.Generator().manual_seed(0)
+    base = prior.logits(k, cond)
+    h, w = k.shape[1:]
+    order = [(i, j) for i in range(h) for j in range(w)]
+    for t in range(len(order)):
+        changed = k.clone()
+        for (a, b) in order[t:]:
+            changed[:, a, b] = torch.randint(K, (len(k),), generator=g)
+        out = prior.logits(changed, cond)
+        for (a, b) in order[:t + 1]:
+            assert torch.allclose(out[:, :, a, b], base[:, :, a, b], atol=1e-5), (t, a, b)
+
+
+def test_unconditional_prior_is_causal_through_attention():
+    companion.seed_everything(0)
+    prior = PixelSNAIL(10, (4, 5), channels=16, blocks=2, heads=2)
+    k = torch.randint(10, (2, 4, 5), generator=torch.Generator().manual_seed(1))
+    _assert_causal(prior, k)
+    # attention reaches far: the last position depends on the first code
+    changed = k.clone()
+    changed[:, 0, 0] = (k[:, 0, 0] + 1) % 10
+    assert not torch.allclose(prior.logits(changed)[:, :, 3, 4], prior.logits(k)[:, :, 3, 4])
+
+
+def test_conditional_prior_is_causal_and_uses_the_condition():
+    companion.seed_everything(0)
+    prior = PixelSNAIL(10, (4, 4), channels=16, blocks=2, heads=2, cond_codes=6)
+    g = torch.Generator().manual_seed(2)
+    k = torch.randint(10, (2, 4, 4), generator=g)
+    top = torch.randint(6, (2, 2, 2), generator=g)
+    grids = stack_condition(k, top)
+    assert grids.shape == (2, 2, 4, 4) and torch.equal(grids[:, 1, ::2, ::2].long(), top)
+    cond = grids[:, 1]
+    _assert_causal(prior, k, cond)
+    other = stack_condition(k, (top + 1) % 6)[:, 1]
+    assert not torch.allclose(prior.logits(k, other)[:, :, 0, 0], prior.logits(k, cond)[:, :, 0, 0])
+    with pytest.raises(ValueError, match="conditional"):
+        prior.logits(k)
+    with pytest.raises(ValueError, match="conditioning codes must lie"):
+        prior.logits(k, torch.full((2, 4, 4), 6))
+
+
+def test_prior_learns_and_samples_with_temperature():
+    companion.seed_everything(0)
+    g = torch.Generator().manual_seed(3)
+    first = torch.randint(8, (512, 1, 4), generator=g)
+    grids = first.repeat(1, 4, 1).float()[:, None]                   # rows repeat the first row
+    prior = PixelSNAIL(8, (4, 4), channels=32, blocks=2, heads=4)
+    h = fit(prior, grids, epochs=25, lr=3e-3, batch_size=64, progress=False)
+    assert h.train["bits_per_code"][-1] < 0.5 * math.log2(8)
+    cold = prior.sample(64, (4, 4), generator=torch.Generator().manual_seed(0), temperature=0.5)
+    assert (cold[:, 1:] == cold[:, :1]).float().mean() > 0.9
+    with pytest.raises(ValueError, match="temperature"):
+        prior.sample(1, (4, 4), temperature=0.0)
+
+
+def test_unconditional_pixelcnn_rejects_a_condition():
+    prior = PixelCNN(4, channels=8, layers=1)
+    with pytest.raises(ValueError, match="unconditional"):
+        prior.logits(torch.zeros(1, 3, 3, dtype=torch.long), torch.zeros(1, 3, 3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_codes=0, grid_shape=(2, 2)), "num_codes"), (dict(num_codes=4, grid_shape=(2, 2), channels=10, heads=4), "divisible"),
+    (dict(num_codes=4, grid_shape=(2, 2), cond_codes=-1), "cond_codes"),
+])
+def test_pixelsnail_rejects(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PixelSNAIL(**kwargs)
