@@ -247,9 +247,6 @@ class VQVAE(nn.Module):
         check_images(self, x)
         return self.quantizer(self.encoder(x)).indices
 
-    def decode_logits(self, z_q: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z_q)
-
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) (means in [0, 1] for Bernoulli pixels) from code grids (B, h, w)."""
         if indices.dim() != 3 or indices.dtype != torch.long:
