@@ -187,6 +187,29 @@ WRONG.update({
     ],
 })
 
+def _inverse_cdf(logits, temperature, u):
+    cdf = torch.softmax(logits / temperature, dim=1).cumsum(dim=1)
+    return torch.searchsorted(cdf, u[:, None].contiguous(), right=True)[:, 0].clamp(max=logits.shape[1] - 1)
+
+
+WRONG.update({
+    "vq2.causal_mask": [
+        lambda n: torch.ones(n, n, dtype=torch.bool).triu(diagonal=0),      # hides the position itself
+        lambda n: torch.ones(n, n, dtype=torch.bool).tril(diagonal=-1),     # hides the past
+        lambda n: torch.ones(n, n).triu(diagonal=1),                         # not a boolean mask
+    ],
+    "vq2.sample_step": [
+        lambda logits, t, u: _inverse_cdf(logits, 1.0, u),                  # temperature ignored
+        lambda logits, t, u: _inverse_cdf(logits * t, 1.0, u),              # multiplied, not divided
+        lambda logits, t, u: logits.argmax(dim=1),                          # greedy, not sampled
+    ],
+    "vq2.repeat_codes": [
+        lambda top, f: top.repeat(1, f, f),                                  # tiles the grid
+        lambda top, f: top.repeat_interleave(f, dim=1),                      # rows only
+        lambda top, f: top.repeat_interleave(f, dim=1).repeat_interleave(f, dim=2).float(),   # not indices
+    ],
+})
+
 REFERENCE = {
     "ae.mse": lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1).mean(),
     "ae.pca_reconstruct": pca_reconstruct_reference,
@@ -208,6 +231,14 @@ REFERENCE = {
     "vq.straight_through": lambda z_e, e_k: z_e + (e_k - z_e).detach(),
     "vq.ema_update": lambda z, idx, N, m, g: (g * m + (1 - g) * torch.zeros_like(m).index_add_(0, idx, z))
     / (g * N + (1 - g) * torch.bincount(idx, minlength=len(N)).to(z.dtype))[:, None],
+    "vq2.causal_mask": lambda n: torch.arange(n)[None, :] > torch.arange(n)[:, None],
+    "vq2.sample_step": _inverse_cdf,
+    "vq2.repeat_codes": lambda top, f: top[:, :, None, :, None].expand(-1, -1, f, -1, f).reshape(
+        len(top), top.shape[1] * f, top.shape[2] * f),
+    "vq2.causal_mask": lambda n: torch.arange(n)[None, :] > torch.arange(n)[:, None],
+    "vq2.sample_step": _inverse_cdf,
+    "vq2.repeat_codes": lambda top, f: top[:, :, None, :, None].expand(-1, -1, f, -1, f).reshape(
+        len(top), top.shape[1] * f, top.shape[2] * f),
     "vae.iw_bound": lambda lw: torch.logsumexp(lw, dim=0) - torch.log(torch.tensor(float(lw.shape[0]), dtype=lw.dtype)),
 }
 

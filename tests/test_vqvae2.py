@@ -12,15 +12,16 @@ def _model(**kw):
     return VQVAE2(VQVAE2Config(channels=(8, 16), num_codes_top=8, num_codes_bottom=16, code_dim=4, **kw))
 
 
-@pytest.mark.parametrize("codebook", ["loss", "ema", "ema+restart"])
-def test_output_contract_and_shapes(codebook):
-    m = _model(codebook=codebook)
+@pytest.mark.parametrize("codebook,top_weight", [("loss", 0.0), ("ema", 0.0), ("ema+restart", 0.0),
+                                                 ("ema+restart", 0.5)])
+def test_output_contract_and_shapes(codebook, top_weight):
+    m = _model(codebook=codebook, top_weight=top_weight)
     x = torch.rand(3, 1, 32, 32)
     out = m(x)
-    assert set(out.terms) == {"recon", "vq_top", "vq_bottom", "commitment_top", "commitment_bottom",
+    assert set(out.terms) == {"recon", "recon_top", "vq_top", "vq_bottom", "commitment_top", "commitment_bottom",
                               "perplexity_top", "perplexity_bottom"}
     t = out.terms
-    expected = t["recon"] + 0.25 * (t["commitment_top"] + t["commitment_bottom"])
+    expected = t["recon"] + top_weight * t["recon_top"] + 0.25 * (t["commitment_top"] + t["commitment_bottom"])
     if codebook == "loss":
         expected = expected + t["vq_top"] + t["vq_bottom"]
     assert torch.allclose(out.loss, expected)
@@ -28,7 +29,9 @@ def test_output_contract_and_shapes(codebook):
     codes = m.encode(x)
     assert codes.top.shape == (3, 4, 4) and codes.bottom.shape == (3, 8, 8)
     assert torch.allclose(m.decode(codes.top, codes.bottom), m(x).x_hat, atol=1e-6)
-    assert m.decode(codes.top).shape == x.shape                       # the top level alone
+    top_only = m.decode(codes.top)                                    # the top level alone …
+    bce = torch.nn.functional.binary_cross_entropy(top_only, x, reduction="sum") / len(x)
+    assert torch.allclose(m(x).terms["recon_top"], bce, rtol=1e-4)      # … is what recon_top scores
     swapped = m.decode(codes.top[[0]], codes.bottom[[1]])             # top of one image, bottom of another
     assert swapped.shape == (1, 1, 32, 32)
 
@@ -69,6 +72,7 @@ def test_trains_and_reloads(tmp_path):
 @pytest.mark.parametrize("kwargs, field", [
     (dict(image_shape=(1, 28, 28)), "divisible by 8"), (dict(channels=(8,)), "channels"),
     (dict(num_codes_top=0), "num_codes_top"), (dict(decay=1.0), "decay"), (dict(codebook="x"), "codebook"),
+    (dict(top_weight=-1.0), "top_weight"),
 ])
 def test_config_rejects(kwargs, field):
     with pytest.raises(ValueError, match=field):

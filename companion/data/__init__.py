@@ -36,7 +36,7 @@ import torch
 from companion.data.dsprites import DSprites
 from companion.data.idx import read_idx, write_idx
 
-__all__ = ["DATASETS", "DSprites", "Split", "load", "read_idx", "write_idx", "describe"]
+__all__ = ["DATASETS", "DSprites", "Split", "load", "pad_to", "read_idx", "write_idx", "describe"]
 
 
 class Split(NamedTuple):
@@ -125,6 +125,17 @@ def load(name: str, split: str = "train", *, seed: int = 0, root: str | Path | N
     else:
         x, y = _idx_arrays(name, split, root, download)
     return Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y)))
+
+
+def pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images (N, C, H, W) centred on a size×size canvas of zeros (28×28 digits → 32×32, say,
+    for models that halve the image three times)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"pad_to expects images (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < max(x.shape[2:]):
+        raise ValueError(f"size must be an int ≥ the image's height and width {tuple(x.shape[2:])}, got {size!r}")
+    top, left = (size - x.shape[2]) // 2, (size - x.shape[3]) // 2
+    return torch.nn.functional.pad(x, (left, size - x.shape[3] - left, top, size - x.shape[2] - top))
 
 
 def _stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> dict[str, np.ndarray]:

@@ -91,6 +91,11 @@ def _mismatch(got, expected, ex: Exercise) -> str | None:
             return f"expected a torch.Tensor, got {_describe(got)}"
         if got.shape != expected.shape:
             return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+        if expected.dtype == torch.bool:                          # masks: compare exactly
+            if got.dtype != torch.bool:
+                return f"expected a boolean mask (dtype torch.bool), got dtype {got.dtype}"
+            wrong = (got != expected).sum().item()
+            return None if wrong == 0 else f"{wrong} of {expected.numel()} entries differ"
         if not expected.is_floating_point():                      # indices: compare exactly
             if got.is_floating_point() or got.dtype == torch.bool:
                 return f"expected integer indices (dtype {expected.dtype}), got dtype {got.dtype}"

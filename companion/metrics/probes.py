@@ -9,23 +9,45 @@ def _np(a) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
-def linear_probe_accuracy(z_train, y_train, z_test, y_test, *, max_iter: int = 500,
-                          seed: int = 0) -> float:
-    """Test accuracy of a multinomial logistic regression fitted on (z_train, y_train).
+def linear_probe(z_train, y_train, *, max_iter: int = 500, seed: int = 0):
+    """A multinomial logistic regression fitted on (z_train, y_train), inputs standardised with
+    the training statistics first; returns ``predict(z) -> labels`` (a numpy array).
 
-    Codes are standardised with the training statistics first, so the probe does not
-    depend on the scale of the code.
+    Any input (N, ...) is flattened, so images work as well as codes: a probe fitted on
+    digits classifies generated or decoded digits.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    z_train, z_test = _np(z_train).reshape(len(z_train), -1), _np(z_test).reshape(len(z_test), -1)
-    y_train, y_test = _np(y_train), _np(y_test)
-    if len(z_train) != len(y_train) or len(z_test) != len(y_test):
+    z_train, y_train = _np(z_train).reshape(len(z_train), -1), _np(y_train)
+    if len(z_train) != len(y_train):
         raise ValueError("codes and labels must have the same number of rows")
-    if z_train.shape[1] != z_test.shape[1]:
-        raise ValueError(f"train codes have {z_train.shape[1]} dims, test codes {z_test.shape[1]}")
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     probe.fit(z_train, y_train)
-    return float(probe.score(z_test, y_test))
+    dims = z_train.shape[1]
+
+    def predict(z) -> np.ndarray:
+        z = _np(z).reshape(len(z), -1)
+        if z.shape[1] != dims:
+            raise ValueError(f"the probe was fitted on {dims} dims, got {z.shape[1]}")
+        return probe.predict(z)
+
+    return predict
+
+
+def linear_probe_accuracy(z_train, y_train, z_test, y_test, *, max_iter: int = 500,
+                          seed: int = 0) -> float:
+    """Test accuracy of a :func:`linear_probe` fitted on (z_train, y_train).
+
+    Codes are standardised with the training statistics first, so the probe does not
+    depend on the scale of the code.
+    """
+    y_test = _np(y_test)
+    if len(z_test) != len(y_test):
+        raise ValueError("codes and labels must have the same number of rows")
+    z_train, z_test = _np(z_train).reshape(len(z_train), -1), _np(z_test).reshape(len(z_test), -1)
+    if z_train.shape[1] != z_test.shape[1]:
+        raise ValueError(f"train codes have {z_train.shape[1]} dims, test codes {z_test.shape[1]}")
+    predict = linear_probe(z_train, y_train, max_iter=max_iter, seed=seed)
+    return float((predict(z_test) == y_test).mean())

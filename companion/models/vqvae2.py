@@ -9,8 +9,12 @@ chapter 8):
   bottom resolution and concatenated with h_b before quantising, e_bot = VQ_b(W [h_b, D_t(e_top)]);
 * the decoder sees both levels: x̂ = D([e_bot, U(e_top)]), U upsampling the top codes by 2.
 
-The top level has 4× fewer positions, so it can only hold global information; the bottom
-level adds what the top one leaves out.
+The top level has 4× fewer positions, so it can only hold global information. Nothing in
+this objective makes the decoder *rely* on it, though: a bottom level with enough codes can
+describe the whole image, and the decoder may then ignore the top (chapter 9 measures this).
+``top_weight`` > 0 adds a second reconstruction from the top level alone (bottom vectors set
+to zero), −log p(x | e_top, 0), which forces the top codes to carry the global shape and the
+decoder to build on them; the bottom codes are then left with the detail.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from companion.models.base import Output, check_images, image_shape
+from companion.models.base import Output, check_images, finite_at_least, image_shape
 from companion.models.vq import VectorQuantizer, check_codebook_fields, pixel_likelihood
 from companion.nn import ConvDown, ConvUp, activation
 
@@ -46,6 +50,8 @@ class VQVAE2Config:
         codebook: ``"loss"``, ``"ema"`` or ``"ema+restart"`` (both levels), as in :class:`VQVAEConfig`.
         decay: γ of the EMA codebooks.
         likelihood: ``"bernoulli"`` or ``"gaussian"``.
+        top_weight: weight of the top-level-only reconstruction in the loss (0: the objective of
+            Razavi et al.; the term ``recon_top`` is reported either way).
     """
 
     image_shape: tuple[int, int, int] = (1, 32, 32)
@@ -57,6 +63,7 @@ class VQVAE2Config:
     codebook: str = "ema+restart"
     decay: float = 0.99
     likelihood: str = "bernoulli"
+    top_weight: float = 0.0
 
     def __post_init__(self) -> None:
         image_shape(self)
@@ -66,12 +73,13 @@ class VQVAE2Config:
         if len(self.channels) != 2 or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels):
             raise ValueError(f"VQVAE2Config.channels must be two positive ints, got {self.channels}")
         check_codebook_fields(self, ("num_codes_top", "num_codes_bottom", "code_dim"))
+        finite_at_least(self, "top_weight")
 
 
 class VQVAE2(nn.Module):
     """Two-level VQ-VAE. ``forward(x)`` returns an :class:`Output` with ``terms`` ``recon``,
-    ``vq_top``, ``vq_bottom``, ``commitment_top``, ``commitment_bottom``, ``perplexity_top``
-    and ``perplexity_bottom``; ``loss = recon + β·(commitments) (+ VQ terms for a loss-learned
+    ``recon_top`` (from the top level alone), ``vq_top``, ``vq_bottom``, ``commitment_top``, ``commitment_bottom``, ``perplexity_top``
+    and ``perplexity_bottom``; ``loss = recon + top_weight·recon_top + β·(commitments) (+ VQ terms for a loss-learned
     codebook)``; ``z`` holds the bottom codes (``encode`` gives both levels)."""
 
     config_class = VQVAE2Config
@@ -141,10 +149,13 @@ class VQVAE2(nn.Module):
         check_images(self, x)
         q_top, q_bottom = self._quantize(x)
         recon, x_hat = pixel_likelihood(self._decode_vectors(q_top.z_q, q_bottom.z_q), x, self.config.likelihood)
-        loss = recon + self.config.beta * (q_top.commitment + q_bottom.commitment)
-        if self.config.codebook == "loss":
+        recon_top, _ = pixel_likelihood(self._decode_vectors(q_top.z_q, torch.zeros_like(q_bottom.z_q)), x,
+                                        self.config.likelihood)                 # the top level alone
+        cfg = self.config
+        loss = recon + cfg.top_weight * recon_top + cfg.beta * (q_top.commitment + q_bottom.commitment)
+        if cfg.codebook == "loss":
             loss = loss + q_top.vq + q_bottom.vq
-        terms = {"recon": recon, "vq_top": q_top.vq, "vq_bottom": q_bottom.vq,
+        terms = {"recon": recon, "recon_top": recon_top, "vq_top": q_top.vq, "vq_bottom": q_bottom.vq,
                  "commitment_top": q_top.commitment, "commitment_bottom": q_bottom.commitment,
                  "perplexity_top": q_top.perplexity, "perplexity_bottom": q_bottom.perplexity}
         return Output(loss=loss, terms=terms, x_hat=x_hat, z=q_bottom.indices)
