@@ -149,3 +149,16 @@ def test_describe():
     assert data.describe("fashion-mnist")["classes"][0] == "T-shirt/top"
     with pytest.raises(ValueError):
         data.describe("nope")
+
+
+def test_pad_to_centres_images():
+    from companion.data import pad_to
+
+    x = torch.rand(3, 1, 28, 28)
+    p = pad_to(x, 32)
+    assert p.shape == (3, 1, 32, 32) and torch.equal(p[:, :, 2:30, 2:30], x) and torch.allclose(p.sum(), x.sum())
+    assert pad_to(torch.rand(1, 2, 5, 7), 8).shape == (1, 2, 8, 8)
+    with pytest.raises(ValueError, match="size"):
+        pad_to(x, 27)
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        pad_to(x[0], 32)

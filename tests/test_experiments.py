@@ -8,7 +8,7 @@ from companion import experiments
 
 
 def test_registry_and_table():
-    assert {"autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "vq-vae"} <= set(experiments.EXPERIMENTS)
+    assert {"autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "vq-vae", "vq-vae-2"} <= set(experiments.EXPERIMENTS)
     record = {"experiment": "x", "budget": "quick", "seconds": 1.0, "metrics": {"a": 1.5},
               "reference": {"a": {"value": 2.0, "source": "paper"}, "b": {"value": 3.0, "source": "other"}}}
     table = experiments.format_table(record)
@@ -61,8 +61,9 @@ def test_filter_roughness_orders_smooth_below_noisy():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "vq-vae"])
-def test_reproduce_chapters_2_to_8(name, tmp_path):
+@pytest.mark.parametrize("name", ["denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "vq-vae",
+                                  "vq-vae-2"])
+def test_reproduce_chapters_2_to_9(name, tmp_path):
     record = experiments.reproduce(name, json_path=tmp_path / "out.json")
     m = record["metrics"]
     assert json.loads((tmp_path / "out.json").read_text())["metrics"] == m
@@ -91,6 +92,13 @@ def test_reproduce_chapters_2_to_8(name, tmp_path):
         assert m["restart_test_used_fraction"] >= 0.5
         assert m["restart_test_perplexity"] > m["loss_test_perplexity"]
         assert m["prior_test_bits_per_code"] < m["uniform_bits_per_code"]
+    elif name == "vq-vae-2":
+        assert m["separated_swap_follows_top"] > m["separated_swap_follows_bottom"]
+        assert m["vqvae2_swap_follows_bottom"] > m["vqvae2_swap_follows_top"]
+        assert m["vqvae2_test_recon"] <= m["single_test_recon"]
+        assert m["top_prior_bits_per_code"] < m["top_uniform_bits_per_code"]
+        assert m["bottom_prior_bits_per_code"] < m["bottom_uniform_bits_per_code"]
+        assert m["samples_classes_found"] >= 8
     else:
         assert m["cae_over_ae_jacobian_norm"] <= 0.5
         assert m["cae_test_mse"] <= 1.2 * m["ae_test_mse"]

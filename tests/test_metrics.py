@@ -65,3 +65,15 @@ def test_linear_probe_separable_and_random():
     assert linear_probe_accuracy(noise[:100], y[:100], noise[100:], y[100:]) < 0.75
     with pytest.raises(ValueError):
         linear_probe_accuracy(z[:10], y[:9], z, y)
+
+
+def test_linear_probe_predicts_and_checks_width():
+    from companion.metrics import linear_probe
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 2
+    z = torch.randn(200, 5, generator=g) + 3 * y[:, None].float()
+    predict = linear_probe(z, y)
+    assert (predict(z) == y.numpy()).mean() > 0.95
+    with pytest.raises(ValueError, match="5 dims"):
+        predict(torch.randn(4, 6))

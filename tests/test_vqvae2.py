@@ -85,3 +85,28 @@ def test_decode_rejects_bad_codes():
         m.decode(torch.full((1, 4, 4), 8))
     with pytest.raises(ValueError, match="twice the size"):
         m.decode(torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4, dtype=torch.long))
+
+
+def test_level_codes_swap_agreement_and_ancestral_sampling():
+    from companion.experiments import level_codes, sample_vq_vae2, swap_agreement, train_level_priors
+
+    m = _model().eval()
+    x = torch.rand(12, 1, 32, 32)
+    codes = level_codes(m, x, batch_size=5)                           # batched = unbatched
+    whole = m.encode(x)
+    assert torch.equal(codes.top, whole.top) and torch.equal(codes.bottom, whole.bottom)
+    y = torch.arange(12) % 3
+    by_top = swap_agreement(m, x, y, lambda imgs: y.numpy())         # a "classifier" that always answers y
+    assert by_top["follows_top"] == 1.0
+    top, bottom, h_top, h_bottom = train_level_priors(codes, 8, 16, channels=8, blocks=2, heads=2, epochs=1,
+                                                      batch_size=6)
+    assert bottom.cond_codes == 8 and h_top.epochs == h_bottom.epochs == 1
+    g = torch.Generator().manual_seed(0)
+    images, drawn = sample_vq_vae2(m, top, bottom, 3, generator=g)
+    assert images.shape == (3, 1, 32, 32) and drawn.top.shape == (3, 4, 4) and drawn.bottom.shape == (3, 8, 8)
+    again, _ = sample_vq_vae2(m, top, bottom, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(images, again)                                  # seeded
+    fixed, held = sample_vq_vae2(m, top, bottom, 3, top=codes.top[:3], generator=g)
+    assert torch.equal(held.top, codes.top[:3])                        # the given top level is kept
+    with pytest.raises(ValueError, match="top grids"):
+        sample_vq_vae2(m, top, bottom, 2, top=codes.top[:3])
