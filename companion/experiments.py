@@ -776,3 +776,116 @@ register(Experiment(
                                       "(32×32 top and 64×64 bottom grids for 256×256 ImageNet)"},
     },
 ))
+
+
+# ----------------------------------------------------------------------- chapter 10: TD-VAE
+
+#: Budgets of the TD-VAE experiment: moving mnist-5k digits (quick) or moving MNIST digits
+#: (full, when the files are present), and a noisy oscillator drawn as a dot.
+TD_VAE_BUDGETS = {
+    "quick": dict(train_sequences=2000, test_sequences=500, length=12, digits=dict(z_size=16, belief_size=64,
+                  hidden=128, jumps=(1, 4), pairs=4), epochs=10, lr=2e-3, batch_size=32,
+                  oscillator=dict(sequences=2000, length=20, epochs=10, z_size=4, belief_size=32, hidden=32)),
+    "full": dict(train_sequences=20000, test_sequences=2000, length=20, digits=dict(z_size=16, belief_size=128,
+                 hidden=256, jumps=(1, 4), pairs=8), epochs=20, lr=1e-3, batch_size=64,
+                 oscillator=dict(sequences=10000, length=20, epochs=20, z_size=4, belief_size=64, hidden=64)),
+}
+
+
+def train_tdvae(frames: torch.Tensor, *, epochs: int = 10, lr: float = 2e-3, batch_size: int = 32,
+                seed: int = 0, val: torch.Tensor | None = None, **config):
+    """A :class:`TDVAE` trained on sequences ``frames`` (N, T, *frame_shape); keyword arguments
+    go to :class:`TDVAEConfig`. Returns ``(model, history)``."""
+    from companion.models.tdvae import TDVAE, TDVAEConfig
+
+    companion.seed_everything(seed)
+    model = TDVAE(TDVAEConfig(frame_shape=tuple(frames.shape[2:]), **config))
+    history = fit(model, frames, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, val=val, progress=False)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def jumpy_errors(model, frames: torch.Tensor, t1: int, jumps: Sequence[int], *, mean_frame: torch.Tensor,
+                 samples: int = 8, seed: int = 0) -> dict[str, list[float]]:
+    """Squared error per frame (summed over pixels, averaged over sequences) of predicting
+    frame t1 + δ from frames 0 … t1, for each δ in ``jumps``: TD-VAE (one jump of δ, averaged
+    over ``samples`` states), copying frame t1, and the per-pixel ``mean_frame``."""
+    if t1 + max(jumps) >= frames.shape[1]:
+        raise ValueError(f"t1 + δ must be inside the sequences ({frames.shape[1]} steps)")
+    g = torch.Generator().manual_seed(seed)
+    err = lambda a, b: (a - b).pow(2).flatten(1).sum(1).mean().item()   # noqa: E731
+    out: dict[str, list[float]] = {"tdvae": [], "copy_last": [], "mean_frame": []}
+    for d in jumps:
+        truth = frames[:, t1 + d]
+        out["tdvae"].append(err(model.predict(frames, t1, d, samples=samples, generator=g), truth))
+        out["copy_last"].append(err(frames[:, t1], truth))
+        out["mean_frame"].append(err(mean_frame.expand_as(truth), truth))
+    return out
+
+
+@torch.no_grad()
+def belief_probe(model, train, test, targets, *, skip: int = 2) -> dict[str, float]:
+    """R² of linear maps from the belief states b_t (t ≥ ``skip``) to true state variables,
+    fitted on ``train`` and scored on ``test`` (both :class:`Sequences`). ``targets`` maps a
+    name to a function ``Sequences -> (N, T[, k])`` tensor."""
+    from companion.metrics import linear_probe_r2
+
+    b_train, b_test = model.beliefs(train.frames)[:, skip:], model.beliefs(test.frames)[:, skip:]
+    flat = lambda b: b.reshape(-1, b.shape[-1])   # noqa: E731
+    scores = {}
+    for name, f in targets.items():
+        y_train, y_test = f(train)[:, skip:], f(test)[:, skip:]
+        k = y_train.shape[2] if y_train.dim() == 3 else 1
+        scores[name] = linear_probe_r2(flat(b_train), y_train.reshape(-1, k), flat(b_test),
+                                       y_test.reshape(-1, k)).mean().item()
+    return scores
+
+
+def circle(seqs, width: int = 28) -> torch.Tensor:
+    """The wrapped horizontal shift of moving digits as a point on the unit circle (N, T, 2):
+    a linear probe cannot follow the jump from W−1 back to 0, but it can follow (cos, sin)."""
+    angle = 2 * torch.pi * seqs.position / width
+    return torch.stack([angle.cos(), angle.sin()], dim=-1)
+
+
+def moving_digit_data(budget: str = "quick"):
+    """(train, test) :class:`Sequences` of moving digits for a TD-VAE budget; test sequences
+    use held-out digits."""
+    from companion.data.sequences import moving_digits
+
+    b = TD_VAE_BUDGETS[budget]
+    (x_train, y_train), (x_test, y_test) = _small_or_full(budget)
+    return (moving_digits(x_train, y_train, length=b["length"], n=b["train_sequences"], seed=0),
+            moving_digits(x_test, y_test, length=b["length"], n=b["test_sequences"], seed=1))
+
+
+def _run_td_vae(budget: str) -> dict[str, float]:
+    from companion.data.sequences import oscillator
+
+    b = TD_VAE_BUDGETS[budget]
+    train, test = moving_digit_data(budget)
+    model, _ = train_tdvae(train.frames, epochs=b["epochs"], lr=b["lr"], batch_size=b["batch_size"], **b["digits"])
+    t1 = b["length"] - 1 - 4
+    errors = jumpy_errors(model, test.frames, t1, (1, 2, 3, 4), mean_frame=train.frames.mean((0, 1)))
+    metrics = {f"{k}_error_jump{d}": v for k, vs in errors.items() for d, v in zip((1, 2, 3, 4), vs)}
+    metrics["digits_position_r2"] = belief_probe(model, train, test, {"position": circle})["position"]
+    o = b["oscillator"]
+    osc_train, osc_test = (oscillator(n, o["length"], seed=s) for n, s in ((o["sequences"], 0), (500, 1)))
+    osc, _ = train_tdvae(osc_train.frames, epochs=o["epochs"], lr=b["lr"], batch_size=b["batch_size"],
+                         z_size=o["z_size"], belief_size=o["belief_size"], hidden=o["hidden"])
+    scores = belief_probe(osc, osc_train, osc_test, {"position": lambda s: s.position, "velocity": lambda s: s.velocity})
+    metrics["oscillator_position_r2"], metrics["oscillator_velocity_r2"] = scores["position"], scores["velocity"]
+    return metrics
+
+
+register(Experiment(
+    name="td-vae",
+    chapter="chapters/10_td_vae",
+    description="TD-VAE on digits moving one pixel per step (wrapping around): squared error per frame of "
+                "jumpy predictions δ = 1…4 steps ahead against copying the last frame and the mean frame, and "
+                "the R² of a linear probe from the belief state to the digit's position; then a noisy "
+                "harmonic oscillator drawn as a dot, probed for position and velocity (quick: mnist-5k digits, "
+                "2,000 sequences of 12 frames; full: MNIST digits when present, 20,000 of 20).",
+    run=_run_td_vae,
+    reference={},
+))

@@ -210,6 +210,40 @@ WRONG.update({
     ],
 })
 
+def _j(x2, z1, z2, p_D, p_B1, p_T, p_B2, p_S):
+    return p_D.log_prob(x2) + p_B1.log_prob(z1) + p_T.log_prob(z2) - p_B2.log_prob(z2) - p_S.log_prob(z1)
+
+
+def _pairs(n, length, lo, hi, generator):
+    t2 = torch.empty(n, dtype=torch.long)
+    t1 = torch.empty(n, dtype=torch.long)
+    for d in range(lo, hi + 1):                                          # a different but correct recipe
+        rows = torch.arange(n)[torch.arange(n) % (hi - lo + 1) == d - lo]
+        t1[rows] = torch.randint(0, length - d, (len(rows),), generator=generator)
+        t2[rows] = t1[rows] + d
+    return t1, t2
+
+
+def _pairs_late_start(n, length, lo, hi, generator):
+    t1 = torch.randint(0, length - hi, (n,), generator=generator)          # never late for short jumps
+    return t1, t1 + torch.randint(lo, hi + 1, (n,), generator=generator)
+
+
+def _pairs_clipped(n, length, lo, hi, generator):
+    t1 = torch.randint(0, length - lo, (n,), generator=generator)
+    return t1, (t1 + torch.randint(lo, hi + 1, (n,), generator=generator)).clamp(max=length - 1)
+
+
+WRONG.update({
+    "tdvae.assemble_J": [
+        lambda x2, z1, z2, pD, pB1, pT, pB2, pS: _j(x2, z1, z2, pD, pB1, pT, pB2, pS) + 2 * pS.log_prob(z1),  # sign
+        lambda x2, z1, z2, pD, pB1, pT, pB2, pS: pD.log_prob(x2) + pT.log_prob(z2) - pB2.log_prob(z2),  # 2 missing
+        lambda x2, z1, z2, pD, pB1, pT, pB2, pS: _j(x2, z2, z1, pD, pB1, pT, pB2, pS),                 # z swapped
+    ],
+    "tdvae.sample_pairs": [_pairs_late_start, _pairs_clipped,
+                           lambda n, length, lo, hi, g: _pairs(n, length, lo, hi, g)[0]],     # one tensor only
+})
+
 REFERENCE = {
     "ae.mse": lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1).mean(),
     "ae.pca_reconstruct": pca_reconstruct_reference,
@@ -239,6 +273,8 @@ REFERENCE = {
     "vq2.sample_step": _inverse_cdf,
     "vq2.repeat_codes": lambda top, f: top[:, :, None, :, None].expand(-1, -1, f, -1, f).reshape(
         len(top), top.shape[1] * f, top.shape[2] * f),
+    "tdvae.assemble_J": _j,
+    "tdvae.sample_pairs": _pairs,
     "vae.iw_bound": lambda lw: torch.logsumexp(lw, dim=0) - torch.log(torch.tensor(float(lw.shape[0]), dtype=lw.dtype)),
 }
 

@@ -51,3 +51,31 @@ def linear_probe_accuracy(z_train, y_train, z_test, y_test, *, max_iter: int = 5
         raise ValueError(f"train codes have {z_train.shape[1]} dims, test codes {z_test.shape[1]}")
     predict = linear_probe(z_train, y_train, max_iter=max_iter, seed=seed)
     return float((predict(z_test) == y_test).mean())
+
+
+def linear_probe_r2(z_train, y_train, z_test, y_test) -> torch.Tensor:
+    """R² on (z_test, y_test) of a least-squares linear map (with intercept) fitted on
+    (z_train, y_train): one value per target column. 1 means the targets are a linear function
+    of the codes; 0 means it does no better than the mean of the test targets (the usual definition).
+
+    Shapes: codes (N, d), targets (N,) or (N, k); returns (k,) float64.
+    """
+    def _as_2d(a, what):
+        a = torch.as_tensor(_np(a), dtype=torch.float64)
+        if a.dim() == 1:
+            a = a[:, None]
+        if a.dim() != 2:
+            raise ValueError(f"{what} must be (N,) or (N, k), got {tuple(a.shape)}")
+        return a
+
+    zt, yt, zs, ys = (_as_2d(a, w) for a, w in ((z_train, "z_train"), (y_train, "y_train"),
+                                                 (z_test, "z_test"), (y_test, "y_test")))
+    if len(zt) != len(yt) or len(zs) != len(ys):
+        raise ValueError("codes and targets must have the same number of rows")
+    if zt.shape[1] != zs.shape[1] or yt.shape[1] != ys.shape[1]:
+        raise ValueError("train and test must have the same widths")
+    design = lambda z: torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)   # noqa: E731
+    w = torch.linalg.lstsq(design(zt), yt, driver="gelsd").solution
+    residual = (ys - design(zs) @ w).pow(2).sum(0)
+    total = (ys - ys.mean(0)).pow(2).sum(0)
+    return 1 - residual / total.clamp_min(1e-300)

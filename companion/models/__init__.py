@@ -15,6 +15,7 @@ from companion.models.pixelsnail import PixelSNAIL
 from companion.models.vae import VAE, VAEConfig
 from companion.models.vq import VQVAE, VectorQuantizer, VQVAEConfig, nearest_code
 from companion.models.vqvae2 import VQVAE2, VQVAE2Config
+from companion.models.tdvae import TDVAE, TDVAEConfig
 
 REGISTRY = {
     "Autoencoder": (Autoencoder, AutoencoderConfig),
@@ -25,6 +26,7 @@ REGISTRY = {
     "VAE": (VAE, VAEConfig),
     "VQVAE": (VQVAE, VQVAEConfig),
     "VQVAE2": (VQVAE2, VQVAE2Config),
+    "TDVAE": (TDVAE, TDVAEConfig),
 }
 
 __all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
@@ -33,4 +35,4 @@ __all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencod
            "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig",
            "VAE", "VAEConfig", "VQVAE", "VQVAEConfig", "VectorQuantizer", "nearest_code",
            "MaskedConv2d", "PixelCNN", "VQVAE2", "VQVAE2Config", "PixelSNAIL",
-           "stack_condition"]
+           "stack_condition", "TDVAE", "TDVAEConfig"]
