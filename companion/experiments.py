@@ -783,12 +783,12 @@ register(Experiment(
 #: Budgets of the TD-VAE experiment: moving mnist-5k digits (quick) or moving MNIST digits
 #: (full, when the files are present), and a noisy oscillator drawn as a dot.
 TD_VAE_BUDGETS = {
-    "quick": dict(train_sequences=2000, test_sequences=500, length=12, digits=dict(z_size=16, belief_size=64,
-                  hidden=128, jumps=(1, 4), pairs=4), epochs=10, lr=2e-3, batch_size=32,
-                  oscillator=dict(sequences=2000, length=20, epochs=10, z_size=4, belief_size=32, hidden=32)),
-    "full": dict(train_sequences=20000, test_sequences=2000, length=20, digits=dict(z_size=16, belief_size=128,
-                 hidden=256, jumps=(1, 4), pairs=8), epochs=20, lr=1e-3, batch_size=64,
-                 oscillator=dict(sequences=10000, length=20, epochs=20, z_size=4, belief_size=64, hidden=64)),
+    "quick": dict(train_sequences=2000, test_sequences=500, length=12, digits=dict(z_size=16, belief_size=128,
+                  hidden=256, jumps=(1, 4), pairs=4), epochs=40, lr=2e-3, batch_size=32,
+                  oscillator=dict(sequences=2000, length=20, epochs=25, z_size=4, belief_size=64, hidden=64)),
+    "full": dict(train_sequences=10000, test_sequences=2000, length=20, digits=dict(z_size=16, belief_size=128,
+                 hidden=256, jumps=(1, 4), pairs=8), epochs=60, lr=2e-3, batch_size=32,
+                 oscillator=dict(sequences=10000, length=20, epochs=40, z_size=4, belief_size=64, hidden=64)),
 }
 
 

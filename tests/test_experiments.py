@@ -8,7 +8,7 @@ from companion import experiments
 
 
 def test_registry_and_table():
-    assert {"autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "vq-vae", "vq-vae-2"} <= set(experiments.EXPERIMENTS)
+    assert {"autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "vq-vae", "vq-vae-2", "td-vae"} <= set(experiments.EXPERIMENTS)
     record = {"experiment": "x", "budget": "quick", "seconds": 1.0, "metrics": {"a": 1.5},
               "reference": {"a": {"value": 2.0, "source": "paper"}, "b": {"value": 3.0, "source": "other"}}}
     table = experiments.format_table(record)
@@ -62,8 +62,8 @@ def test_filter_roughness_orders_smooth_below_noisy():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "vq-vae",
-                                  "vq-vae-2"])
-def test_reproduce_chapters_2_to_9(name, tmp_path):
+                                  "vq-vae-2", "td-vae"])
+def test_reproduce_chapters_2_to_10(name, tmp_path):
     record = experiments.reproduce(name, json_path=tmp_path / "out.json")
     m = record["metrics"]
     assert json.loads((tmp_path / "out.json").read_text())["metrics"] == m
@@ -99,6 +99,11 @@ def test_reproduce_chapters_2_to_9(name, tmp_path):
         assert m["top_prior_bits_per_code"] < m["top_uniform_bits_per_code"]
         assert m["bottom_prior_bits_per_code"] < m["bottom_uniform_bits_per_code"]
         assert m["samples_classes_found"] >= 8
+    elif name == "td-vae":
+        for d in (1, 2, 3, 4):
+            assert m[f"tdvae_error_jump{d}"] < m[f"copy_last_error_jump{d}"]
+        assert m["digits_position_r2"] >= 0.9
+        assert m["oscillator_position_r2"] >= 0.9 and m["oscillator_velocity_r2"] >= 0.9
     else:
         assert m["cae_over_ae_jacobian_norm"] <= 0.5
         assert m["cae_test_mse"] <= 1.2 * m["ae_test_mse"]

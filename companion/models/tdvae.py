@@ -43,7 +43,9 @@ class TDVAEConfig:
         frame_shape: shape of one frame, e.g. (1, 28, 28) or (1, 1, 32) or (1,).
         belief_size: size of the belief state b_t (an LSTM's hidden state).
         z_size: size of the state z.
-        hidden: width of the small MLPs.
+        hidden: width of the frame embedding, of the transition's hidden layer and of the
+            decoder's hidden layer. Belief and smoothing are linear maps of their inputs (in our
+            runs, two-layer tanh heads on a narrow embedding learned far more slowly).
         jumps: (δ_min, δ_max), the range of jumps t2 − t1 drawn in training (inclusive).
         pairs: (t1, t2) pairs drawn per sequence per training step.
         likelihood: ``"bernoulli"`` (frames in [0, 1]) or ``"gaussian"`` (std ``obs_std``).
@@ -53,7 +55,7 @@ class TDVAEConfig:
     frame_shape: tuple[int, ...] = (1, 28, 28)
     belief_size: int = 64
     z_size: int = 8
-    hidden: int = 64
+    hidden: int = 128
     jumps: tuple[int, int] = (1, 4)
     pairs: int = 4
     likelihood: str = "bernoulli"
@@ -73,12 +75,13 @@ class TDVAEConfig:
 
 
 class GaussianHead(nn.Module):
-    """An MLP from its input to a diagonal Gaussian over z: ``Independent(Normal(μ, σ), 1)``.
-    With ``residual`` the mean is the first ``z_size`` inputs plus the MLP's output."""
+    """A map from its input to a diagonal Gaussian over z: ``Independent(Normal(μ, σ), 1)``,
+    through ReLU hidden layers of the given sizes (none: a linear map). With ``residual`` the
+    mean is the first ``z_size`` inputs plus the network's output."""
 
-    def __init__(self, in_features: int, hidden: int, z_size: int, residual: bool = False) -> None:
+    def __init__(self, in_features: int, hidden: list[int], z_size: int, residual: bool = False) -> None:
         super().__init__()
-        self.net = MLP(in_features, [hidden, hidden], 2 * z_size, act="tanh")
+        self.net = MLP(in_features, hidden, 2 * z_size)
         self.z_size, self.residual = z_size, residual
 
     def forward(self, h: torch.Tensor) -> D.Distribution:
@@ -110,12 +113,13 @@ class TDVAE(nn.Module):
         for s in cfg.frame_shape:
             d *= s
         self.frame_size, self.num_jumps = d, cfg.jumps[1] - cfg.jumps[0] + 1
-        self.embed = MLP(d, [cfg.hidden], cfg.hidden, out_act="relu")
-        self.rnn = nn.LSTM(cfg.hidden, cfg.belief_size, batch_first=True)               # b_t = RNN(b_{t−1}, x_t)
-        self.p_belief = GaussianHead(cfg.belief_size, cfg.hidden, cfg.z_size)           # p_B(z | b)
-        self.p_transition = GaussianHead(cfg.z_size + self.num_jumps, cfg.hidden, cfg.z_size, residual=True)
-        self.p_smoothing = GaussianHead(cfg.z_size + 2 * cfg.belief_size, cfg.hidden, cfg.z_size)
-        self.decoder_net = MLP(cfg.z_size, [cfg.hidden, 2 * cfg.hidden], d)                 # p_D(x | z)
+        h = cfg.hidden
+        self.embed = MLP(d, [], h, out_act="relu")                                      # x_t → RNN input
+        self.rnn = nn.LSTM(h, cfg.belief_size, batch_first=True)                        # b_t = RNN(b_{t−1}, x_t)
+        self.p_belief = GaussianHead(cfg.belief_size, [], cfg.z_size)                   # p_B(z | b)
+        self.p_transition = GaussianHead(cfg.z_size + self.num_jumps, [2 * h], cfg.z_size, residual=True)
+        self.p_smoothing = GaussianHead(cfg.z_size + 2 * cfg.belief_size, [], cfg.z_size)
+        self.decoder_net = MLP(cfg.z_size, [2 * h], d)                                   # p_D(x | z)
 
     # ----------------------------------------------------------------- the four distributions
     def belief(self, b: torch.Tensor) -> D.Distribution:
@@ -172,14 +176,16 @@ class TDVAE(nn.Module):
         t1 = (torch.rand(shape, generator=generator) * (length - delta)).long()       # 0 … T−1−δ
         return t1, t1 + delta
 
-    def elbo_terms(self, x: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The five terms of −J(t1, t2), each (B, P): one reparameterised sample per pair."""
+    def elbo_terms(self, x: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor,
+                   b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The five terms of −J(t1, t2), each (B, P): one reparameterised sample per pair.
+        ``b``: the belief states of x, if already computed."""
         flat = self._check(x)
         if t1.shape != t2.shape or t1.dim() != 2 or len(t1) != len(x):
             raise ValueError("t1 and t2 must be (B, pairs) tensors of the same shape")
         if (t1 < 0).any() or (t2 <= t1).any() or (t2 >= x.shape[1]).any():
             raise ValueError("need 0 ≤ t1 < t2 < T for every pair")
-        b = self.beliefs(x)
+        b = self.beliefs(x) if b is None else b
         pick = lambda seq, t: torch.gather(seq, 1, t[:, :, None].expand(-1, -1, seq.shape[-1]))  # noqa: E731
         b1, b2, x2 = pick(b, t1), pick(b, t2), pick(flat, t2)
         q2 = self.belief(b2)
@@ -197,10 +203,11 @@ class TDVAE(nn.Module):
     def forward(self, x: torch.Tensor) -> Output:
         self._check(x, min_length=self.config.jumps[1] + 1)
         t1, t2 = self.sample_times(len(x), x.shape[1])
-        terms = {k: v.mean() for k, v in self.elbo_terms(x, t1.to(x.device), t2.to(x.device)).items()}
+        b = self.beliefs(x)
+        terms = {k: v.mean() for k, v in self.elbo_terms(x, t1.to(x.device), t2.to(x.device), b).items()}
         loss = sum(terms.values())                                          # −J(t1, t2)
         with torch.no_grad():
-            z = self.belief(self.beliefs(x)).mean
+            z = self.belief(b).mean
             x_hat = self.decoder(z).mean.view_as(x)
         return Output(loss=loss, terms=terms, x_hat=x_hat, z=z)
 
