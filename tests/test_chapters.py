@@ -87,6 +87,40 @@ def test_first_cell_installs_companion_only_on_colab_when_missing(md, monkeypatc
     assert _run_guard(md, monkeypatch, colab=False, installed=False) == []   # not Colab
 
 
+def _assigned_names(source: str) -> set[str]:
+    """Names a code cell binds at top level (assignments, for loops, imports, defs)."""
+    import ast
+
+    lines = [l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))]
+    names = set()
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_every_eval_name_is_defined_before_it_is_used(md):
+    """The build evaluates {eval} roles where they stand: a name must be bound by an earlier
+    code cell that the build runs (not a remove-cell one), or the page gets a NameError."""
+    import jupytext
+
+    known, missing = set(), []
+    for cell in jupytext.read(md).cells:
+        if cell.cell_type == "code":
+            if "remove-cell" not in cell.metadata.get("tags", []):
+                known |= _assigned_names(cell.source)
+        else:
+            for name in re.findall(r"\{eval\}`([A-Za-z_][A-Za-z_0-9]*)`", cell.source):
+                if name not in known:
+                    missing.append(name)
+    assert not missing, f"{md.name}: {{eval}} of names not yet defined: {sorted(set(missing))}"
+
+
 @pytest.mark.slow
 def test_book_builds_without_warnings(built_site, toc):
     """README command (a): the whole book, executed, with warnings as errors."""

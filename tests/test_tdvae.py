@@ -172,6 +172,8 @@ def test_rollout_and_predict_shapes_and_seeding():
     (lambda m, x: m.rollout(x, 2, 0), "steps"),
     (lambda m, x: m.elbo_terms(x, torch.tensor([[3]] * 2), torch.tensor([[3]] * 2)), "t1 < t2"),
     (lambda m, x: m.sample_times(2, 3), "too short"),
+    (lambda m, x: m.elbo_terms(x, torch.tensor([[1]] * 2), torch.tensor([[3]] * 2), torch.zeros(2, 7, 5)),
+     "belief states"),
 ])
 def test_bad_input_raises_clear_errors(call, match):
     m = _model()

@@ -185,7 +185,11 @@ class TDVAE(nn.Module):
             raise ValueError("t1 and t2 must be (B, pairs) tensors of the same shape")
         if (t1 < 0).any() or (t2 <= t1).any() or (t2 >= x.shape[1]).any():
             raise ValueError("need 0 ≤ t1 < t2 < T for every pair")
-        b = self.beliefs(x) if b is None else b
+        if b is None:
+            b = self.beliefs(x)
+        elif tuple(b.shape) != (*x.shape[:2], self.config.belief_size):
+            raise ValueError(f"b must be the belief states of x, {(*x.shape[:2], self.config.belief_size)}, "
+                             f"got {tuple(b.shape)}")
         pick = lambda seq, t: torch.gather(seq, 1, t[:, :, None].expand(-1, -1, seq.shape[-1]))  # noqa: E731
         b1, b2, x2 = pick(b, t1), pick(b, t2), pick(flat, t2)
         q2 = self.belief(b2)
