@@ -6,7 +6,7 @@ import torch
 from torch import distributions as D
 
 import companion
-from companion.data.sequences import moving_digits, oscillator
+from companion.data.sequences import dot_position, moving_digits, oscillator
 from companion.models import TDVAE, TDVAEConfig
 from companion.train import fit, load_checkpoint, save_checkpoint
 
@@ -64,6 +64,15 @@ def test_oscillator_state_and_rendering(render):
     else:
         assert s.frames.shape == (50, 30, 1)
         assert (s.frames[..., 0] - s.position).std() < 0.1
+
+
+def test_dot_position_inverts_the_dot_rendering():
+    s = oscillator(40, 15, amplitude=(0.3, 0.8), seed=2)                     # dots well inside the strip
+    assert torch.allclose(dot_position(s.frames)[:, :, 0, 0], s.position, atol=1e-3)
+    with pytest.raises(ValueError, match="non-negative"):
+        dot_position(-s.frames)
+    with pytest.raises(ValueError, match="float"):
+        dot_position(s.frames.long())
 
 
 def test_oscillator_rejects_bad_input():

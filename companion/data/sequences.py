@@ -98,3 +98,16 @@ def oscillator(n: int, length: int = 20, *, period: float = 12.0, amplitude: tup
         centre = (position.clamp(-1, 1) + 1) / 2 * (size - 1)                         # pixel coordinate
         frames = torch.exp(-0.5 * ((torch.arange(size) - centre[:, :, None]) / width) ** 2)[:, :, None, None, :]
     return Sequences(frames.float().contiguous(), position, velocity, torch.full((n,), -1, dtype=torch.long))
+
+
+def dot_position(frames: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``oscillator(render="dot")``: the position p ∈ [−1, 1] of the dot in each
+    strip, from its centre of mass. Frames (..., size) with non-negative values, e.g. a model's
+    predicted strips (N, T, 1, 1, size); returns (...) without the last axis."""
+    if not isinstance(frames, torch.Tensor) or not frames.is_floating_point() or frames.dim() < 1:
+        raise ValueError("frames must be a float tensor of strips (..., size)")
+    if frames.shape[-1] < 2 or (frames < 0).any():
+        raise ValueError("strips need at least 2 pixels and non-negative values")
+    size = frames.shape[-1]
+    centre = (frames * torch.arange(size, dtype=frames.dtype)).sum(-1) / frames.sum(-1).clamp_min(1e-12)
+    return centre / (size - 1) * 2 - 1
