@@ -6,15 +6,18 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser assets book test clean
+.PHONY: install browser assets book editions lab test test-fast clean
 
 install: $(STAMP)
 
-# torch is installed first, pinned, so that pip does not pull a multi-GB CUDA build.
+# torch is installed first, pinned, so that pip does not pull a multi-GB CUDA build. Where the
+# default index serves only CUDA builds, name PyTorch's CPU index:
+#   make book TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$$(grep -m1 '^torch==' requirements.txt)"
+	$(PY) -m pip install --quiet "$$(grep -m1 '^torch==' requirements.txt)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -r requirements.txt -e ".[book,test]"
 	touch $(STAMP)
 
@@ -31,12 +34,29 @@ browser:
 assets: install
 	$(PY) scripts/fetch_web_assets.py
 
+# Incremental: Sphinx re-reads only the pages that changed, and jupyter-cache re-executes only
+# chapters whose code changed (all of them when companion/ changed; _ext/execution_cache.py).
+# `make book FULL=1` rebuilds and re-executes everything.
 book: install assets
-	$(VENV)/bin/jupyter-book build . --all --warningiserror --keep-going
+	$(if $(FULL),COMPANION_EXECUTE=force )$(VENV)/bin/jupyter-book build . $(if $(FULL),--all )--warningiserror --keep-going
 	@echo "The site is at $(CURDIR)/_build/html/index.html"
+
+# The Colab edition of every page (chapters/*.ipynb), generated from the .md sources.
+editions: install
+	$(PY) scripts/colab_edition.py
+
+# Read and run the chapters locally: JupyterLab that renders MyST and opens the .md sources
+# as notebooks (jupytext). Open chapters/01_autoencoder.md and run it.
+lab: install
+	$(PY) -m pip install --quiet -e ".[lab]"
+	$(VENV)/bin/jupyter lab --notebook-dir=. chapters/01_autoencoder.md
 
 test: install browser
 	$(PY) -m pytest tests chapters --nbval-lax -p no:cacheprovider
 
+# Day-to-day: the unit tests alone (no notebooks, no book build, no browser), a few minutes.
+test-fast: install
+	$(PY) -m pytest tests -m "not slow" --ignore=tests/site -p no:cacheprovider
+
 clean:
-	rm -rf _build
+	rm -rf _build .venv-colab

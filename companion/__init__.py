@@ -55,12 +55,42 @@ def seed_everything(seed: int = 0, *, threads: int | None = None) -> torch.Gener
     return torch.Generator().manual_seed(seed)
 
 
-def get_device(prefer: str | None = None) -> torch.device:
-    """The device to train on: ``prefer`` if given, else CUDA, then Apple MPS, then CPU."""
-    if prefer is not None:
-        return torch.device(prefer)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """The device to train on.
+
+    Args:
+        prefer: ``None`` or ``"auto"``: CUDA if a GPU is visible, then Apple's MPS, else the
+            CPU. Or a device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"meta"``),
+            which must be usable here.
+
+    Raises:
+        ValueError: an unknown device name, or a device this machine does not have (for
+            example ``"cuda"`` with a CPU-only PyTorch build), said before any training starts.
+    """
+    if prefer is None or (isinstance(prefer, str) and prefer.strip().lower() == "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if not isinstance(prefer, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {type(prefer).__name__}")
+    try:
+        device = torch.device(prefer)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {prefer!r}: expected 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or 'meta'") from e
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(prefer)!r} was asked for, but PyTorch sees no CUDA GPU here "
+                             f"(torch {torch.__version__}, torch.cuda.is_available() is False); "
+                             "use 'auto' or 'cpu'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(prefer)!r} was asked for, but only {torch.cuda.device_count()} "
+                             "CUDA device(s) are visible")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                       and torch.backends.mps.is_available()):
+        raise ValueError(f"device {str(prefer)!r} was asked for, but Apple's MPS is not available here; "
+                         "use 'auto' or 'cpu'")
+    elif device.type not in ("cpu", "cuda", "mps", "meta"):
+        raise ValueError(f"unsupported device {str(prefer)!r}: expected 'auto', 'cpu', 'cuda', 'mps' or 'meta'")
+    return device

@@ -3,6 +3,9 @@
 Each :class:`Experiment` has a ``quick`` budget (what the chapter executes, about a minute on
 a 2-core CPU) and a ``full`` budget (longer, closer to the papers), reports flat metric
 names such as ``ae_test_mse_k2``, and carries the published numbers it is compared with.
+
+Every training helper takes ``device`` (where to train, as :func:`companion.get_device`
+names it) and returns its models on the CPU, ready to explore in a chapter.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import companion
 from companion.data import DatasetUnavailable, load
 from companion.metrics import principal_angles, reconstruction_error
 from companion.models import PCA, Autoencoder, AutoencoderConfig
+from companion.models.base import model_device
 from companion.train import fit
 
 BUDGETS = ("quick", "full")
@@ -25,11 +29,12 @@ BUDGETS = ("quick", "full")
 
 @dataclass
 class Experiment:
-    """A registered experiment: ``run(budget)`` returns ``{metric name: number}``."""
+    """A registered experiment: ``run(budget, device)`` returns ``{metric name: number}``; it
+    trains and evaluates on ``device`` (``None``: the CPU)."""
 
     name: str
     description: str
-    run: Callable[[str], dict[str, float]]
+    run: Callable[[str, torch.device | None], dict[str, float]]
     reference: dict[str, dict] = field(default_factory=dict)
     chapter: str = ""
 
@@ -44,17 +49,21 @@ def register(exp: Experiment) -> Experiment:
     return exp
 
 
-def reproduce(name: str, budget: str = "quick", json_path: str | Path | None = None) -> dict:
-    """Run experiment ``name`` with ``budget`` and return (and optionally write) its record:
-    ``{"experiment", "budget", "seconds", "metrics", "reference"}``."""
+def reproduce(name: str, budget: str = "quick", json_path: str | Path | None = None, *,
+              device: str | torch.device | None = None) -> dict:
+    """Run experiment ``name`` with ``budget`` on ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``;
+    default the CPU) and return (and optionally write) its record:
+    ``{"experiment", "budget", "device", "seconds", "metrics", "reference"}``."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
     if budget not in BUDGETS:
         raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
     exp = EXPERIMENTS[name]
+    device = companion.get_device(device if device is not None else "cpu")
     start = time.perf_counter()
-    metrics = exp.run(budget)
-    record = {"experiment": name, "budget": budget, "seconds": round(time.perf_counter() - start, 2),
+    metrics = exp.run(budget, device)
+    record = {"experiment": name, "budget": budget, "device": str(device),
+              "seconds": round(time.perf_counter() - start, 2),
               "metrics": {k: float(v) for k, v in metrics.items()}, "reference": exp.reference}
     if json_path is not None:
         path = Path(json_path)
@@ -75,7 +84,8 @@ def format_table(record: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    head = f"{record['experiment']} ({record['budget']} budget, {record['seconds']:.1f} s)"
+    where = f", {record['device']}" if "device" in record else ""
+    head = f"{record['experiment']} ({record['budget']} budget{where}, {record['seconds']:.1f} s)"
     return head + "\n" + "\n".join(lines)
 
 
@@ -88,7 +98,7 @@ def _published(value) -> str:
 
 def ae_vs_pca(x_train: torch.Tensor, x_test: torch.Tensor, code_sizes: Sequence[int], *,
               hidden: Sequence[int] = (256,), epochs: int = 30, lr: float = 2e-3,
-              batch_size: int = 128, seed: int = 0, progress: bool = False) -> dict[int, dict]:
+              batch_size: int = 128, seed: int = 0, progress: bool = False, device=None) -> dict[int, dict]:
     """Held-out squared error per image of a non-linear autoencoder and of PCA, per code size.
 
     The autoencoder is an MLP (``hidden`` mirrored), ReLU hidden units, sigmoid outputs and
@@ -100,15 +110,15 @@ def ae_vs_pca(x_train: torch.Tensor, x_test: torch.Tensor, code_sizes: Sequence[
         companion.seed_everything(seed)
         model = Autoencoder(AutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=k,
                                               hidden=tuple(hidden), out_act="sigmoid"))
-        fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress)
+        fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress, device=device)
         pca = PCA(k).fit(x_train)
         results[k] = {"ae": reconstruction_error(model, x_test), "pca": reconstruction_error(pca, x_test),
-                      "model": model}
+                      "model": model.cpu()}
     return results
 
 
 def linear_ae_vs_pca(x_train: torch.Tensor, code_size: int, *, epochs: int = 200, lr: float = 1e-2,
-                     batch_size: int = 500, seed: int = 0, progress: bool = False) -> dict:
+                     batch_size: int = 500, seed: int = 0, progress: bool = False, device=None) -> dict:
     """Train a linear autoencoder with MSE and measure the principal angles between the
     span of its decoder weights and the top-``code_size`` PCA subspace.
 
@@ -117,13 +127,13 @@ def linear_ae_vs_pca(x_train: torch.Tensor, code_size: int, *, epochs: int = 200
     companion.seed_everything(seed)
     model = Autoencoder(AutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=code_size,
                                           hidden=(), linear=True))
-    fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress)
+    fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress, device=device)
     pca = PCA(code_size).fit(x_train)
-    w = model.decoder[0][1].weight.detach()        # (d, k): the decoder's columns span its image
-    return {"angles": principal_angles(w, pca.components), "model": model, "pca": pca}
+    w = model.decoder[0][1].weight.detach().cpu()  # (d, k): the decoder's columns span its image
+    return {"angles": principal_angles(w, pca.components), "model": model.cpu(), "pca": pca}
 
 
-def _run_autoencoder(budget: str) -> dict[str, float]:
+def _run_autoencoder(budget: str, device=None) -> dict[str, float]:
     if budget == "quick":
         x_train, _ = load("mnist-5k", "train")
         x_test, _ = load("mnist-5k", "test")
@@ -138,10 +148,10 @@ def _run_autoencoder(budget: str) -> dict[str, float]:
             x_test, _ = load("mnist-5k", "test")
         hidden, epochs = (1000, 500, 250), 50
     metrics = {}
-    for k, r in ae_vs_pca(x_train, x_test, (2, 16, 30), hidden=hidden, epochs=epochs).items():
+    for k, r in ae_vs_pca(x_train, x_test, (2, 16, 30), hidden=hidden, epochs=epochs, device=device).items():
         metrics[f"ae_test_mse_k{k}"] = r["ae"]
         metrics[f"pca_test_mse_k{k}"] = r["pca"]
-    lin = linear_ae_vs_pca(x_train, 16, epochs=200 if budget == "quick" else 400)
+    lin = linear_ae_vs_pca(x_train, 16, epochs=200 if budget == "quick" else 400, device=device)
     metrics["linear_ae_max_angle_deg_k16"] = float(lin["angles"].max())
     return metrics
 
@@ -185,7 +195,7 @@ def corruption_curve(models: dict, x_test: torch.Tensor, levels: Sequence[float]
 
 def dae_vs_ae(x_train: torch.Tensor, *, noise: str = "masking", noise_level: float = 0.5,
               code_size: int = 32, hidden: Sequence[int] = (256,), epochs: int = 30, lr: float = 2e-3,
-              seed: int = 0, progress: bool = False) -> dict:
+              seed: int = 0, progress: bool = False, device=None) -> dict:
     """Train a plain autoencoder and a denoising one with the same architecture (sigmoid
     hidden units, sigmoid outputs, squared error) and the same seed; return both."""
     from companion.models import DenoisingAutoencoder, DenoisingAutoencoderConfig
@@ -194,11 +204,11 @@ def dae_vs_ae(x_train: torch.Tensor, *, noise: str = "masking", noise_level: flo
     common = dict(image_shape=shape, code_size=code_size, hidden=tuple(hidden), act="sigmoid", out_act="sigmoid")
     companion.seed_everything(seed)
     ae = Autoencoder(AutoencoderConfig(**common))
-    h_ae = fit(ae, x_train, epochs=epochs, lr=lr, seed=seed, progress=progress)
+    h_ae = fit(ae, x_train, epochs=epochs, lr=lr, seed=seed, progress=progress, device=device)
     companion.seed_everything(seed)
     dae = DenoisingAutoencoder(DenoisingAutoencoderConfig(**common, noise=noise, noise_level=noise_level))
-    h_dae = fit(dae, x_train, epochs=epochs, lr=lr, seed=seed, progress=progress)
-    return {"ae": ae, "dae": dae, "history_ae": h_ae, "history_dae": h_dae}
+    h_dae = fit(dae, x_train, epochs=epochs, lr=lr, seed=seed, progress=progress, device=device)
+    return {"ae": ae.cpu(), "dae": dae.cpu(), "history_ae": h_ae, "history_dae": h_dae}
 
 
 def filter_roughness(weight: torch.Tensor, image_shape: Sequence[int]) -> float:
@@ -225,11 +235,11 @@ def _small_or_full(budget: str, full: Sequence[str] = ("mnist",)):
     return load("mnist-5k", "train"), load("mnist-5k", "test")
 
 
-def _run_denoising(budget: str) -> dict[str, float]:
+def _run_denoising(budget: str, device=None) -> dict[str, float]:
     from companion.metrics import encode_all, linear_probe_accuracy
 
     (x_train, y_train), (x_test, y_test) = _small_or_full(budget)
-    r = dae_vs_ae(x_train, epochs=30 if budget == "quick" else 100)
+    r = dae_vs_ae(x_train, epochs=30 if budget == "quick" else 100, device=device)
     curve = corruption_curve({"ae": r["ae"], "dae": r["dae"]}, x_test, [0.5])
     metrics = {"input_test_mse_masking50": curve["input"][0], "ae_test_mse_masking50": curve["ae"][0],
                "dae_test_mse_masking50": curve["dae"][0]}
@@ -256,7 +266,7 @@ register(Experiment(
 # ---------------------------------------------------------- chapter 3: sparse autoencoder
 
 def sparse_sweep(x_train: torch.Tensor, betas: Sequence[float], *, rho: float = 0.05, code_size: int = 196,
-                 epochs: int = 40, lr: float = 5e-3, seed: int = 0, progress: bool = False) -> dict[float, dict]:
+                 epochs: int = 40, lr: float = 5e-3, seed: int = 0, progress: bool = False, device=None) -> dict[float, dict]:
     """Train one :class:`SparseAutoencoder` per β (same seed, same everything else).
 
     Returns ``{beta: {"model": ..., "history": ...}}``.
@@ -268,22 +278,22 @@ def sparse_sweep(x_train: torch.Tensor, betas: Sequence[float], *, rho: float = 
         companion.seed_everything(seed)
         model = SparseAutoencoder(SparseAutoencoderConfig(image_shape=tuple(x_train.shape[1:]),
                                                           code_size=code_size, rho=rho, beta=beta))
-        history = fit(model, x_train, epochs=epochs, lr=lr, seed=seed, progress=progress)
-        out[beta] = {"model": model, "history": history}
+        history = fit(model, x_train, epochs=epochs, lr=lr, seed=seed, progress=progress, device=device)
+        out[beta] = {"model": model.cpu(), "history": history}
     return out
 
 
-def _run_sparse(budget: str) -> dict[str, float]:
+def _run_sparse(budget: str, device=None) -> dict[str, float]:
     from companion.metrics import encode_all, linear_probe_accuracy
 
     (x_train, y_train), (x_test, y_test) = _small_or_full(budget)
-    sweep = sparse_sweep(x_train, (0.0, 3.0), epochs=40 if budget == "quick" else 100)
+    sweep = sparse_sweep(x_train, (0.0, 3.0), epochs=40 if budget == "quick" else 100, device=device)
     metrics = {}
     for beta, r in sweep.items():
         m, tag = r["model"], f"beta{beta:g}"
         m.eval()
         with torch.no_grad():
-            rho_hat = m.mean_activations(x_test)[0]
+            rho_hat = m.mean_activations(x_test.to(model_device(m)))[0].cpu()
         metrics[f"sae_{tag}_mean_rho_hat"] = rho_hat.mean().item()
         metrics[f"sae_{tag}_test_mse"] = reconstruction_error(m, x_test)
         metrics[f"sae_{tag}_linear_probe_acc"] = linear_probe_accuracy(encode_all(m, x_train), y_train,
@@ -311,7 +321,7 @@ def dead_units(codes: torch.Tensor) -> int:
 
 def train_ksparse(x_train: torch.Tensor, k: int, *, code_size: int = 500, k_start: int | None = None,
                   epochs: int = 30, lr: float = 3e-3, batch_size: int = 128, seed: int = 0,
-                  progress: bool = False):
+                  progress: bool = False, device=None):
     """One :class:`KSparseAutoencoder` with the data-aware initialisation; if ``k_start`` is
     given, k is annealed from it to ``k`` over the first half of training. Returns the model."""
     from companion.models import KSparseAutoencoder, KSparseAutoencoderConfig
@@ -321,23 +331,23 @@ def train_ksparse(x_train: torch.Tensor, k: int, *, code_size: int = 500, k_star
     model = KSparseAutoencoder(KSparseAutoencoderConfig(
         image_shape=tuple(x_train.shape[1:]), code_size=code_size, k=k, k_start=k_start,
         anneal_steps=steps // 2 if k_start is not None else 0)).init_from_data(x_train)
-    fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress)
-    return model
+    fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress, device=device)
+    return model.cpu()
 
 
-def _run_ksparse(budget: str) -> dict[str, float]:
+def _run_ksparse(budget: str, device=None) -> dict[str, float]:
     from companion.metrics import encode_all, linear_probe_accuracy
 
     (x_train, y_train), (x_test, y_test) = _small_or_full(budget)
     epochs = 30 if budget == "quick" else 100
     metrics = {"pixels_linear_probe_acc": linear_probe_accuracy(x_train, y_train, x_test, y_test)}
     for k in (10, 25, 70):
-        m = train_ksparse(x_train, k, epochs=epochs)
+        m = train_ksparse(x_train, k, epochs=epochs, device=device)
         z = encode_all(m, x_train)
         metrics[f"ksparse_k{k}_test_mse"] = reconstruction_error(m, x_test)
         metrics[f"ksparse_k{k}_dead_units"] = dead_units(z)
         metrics[f"ksparse_k{k}_linear_probe_acc"] = linear_probe_accuracy(z, y_train, encode_all(m, x_test), y_test)
-    annealed = train_ksparse(x_train, 10, k_start=100, epochs=epochs)
+    annealed = train_ksparse(x_train, 10, k_start=100, epochs=epochs, device=device)
     metrics["ksparse_k10_annealed_dead_units"] = dead_units(encode_all(annealed, x_train))
     metrics["ksparse_k10_annealed_test_mse"] = reconstruction_error(annealed, x_test)
     return metrics
@@ -355,7 +365,7 @@ register(Experiment(
 
 # ---------------------------------------------------- chapter 5: contractive autoencoder
 
-def _run_contractive(budget: str) -> dict[str, float]:
+def _run_contractive(budget: str, device=None) -> dict[str, float]:
     from companion.metrics import jacobian_norms
     from companion.models import (ContractiveAutoencoder, ContractiveAutoencoderConfig, DenoisingAutoencoder,
                                   DenoisingAutoencoderConfig)
@@ -373,7 +383,7 @@ def _run_contractive(budget: str) -> dict[str, float]:
     for name, config in configs.items():
         companion.seed_everything(0)                     # the same initial weights for all three
         model = (DenoisingAutoencoder if name == "dae" else ContractiveAutoencoder)(config)
-        fit(model, x_train, epochs=epochs, lr=3e-3, progress=False)
+        fit(model, x_train, epochs=epochs, lr=3e-3, progress=False, device=device)
         metrics[f"{name}_test_mse"] = reconstruction_error(model, x_test)
         metrics[f"{name}_mean_jacobian_norm"] = jacobian_norms(model, x_test[:500]).mean().item()
     metrics["cae_over_ae_jacobian_norm"] = metrics["cae_mean_jacobian_norm"] / metrics["ae_mean_jacobian_norm"]
@@ -392,7 +402,7 @@ register(Experiment(
 
 # ------------------------------------------------------ chapter 6: variational autoencoder
 
-def _run_vae(budget: str) -> dict[str, float]:
+def _run_vae(budget: str, device=None) -> dict[str, float]:
     import numpy as np
 
     from companion.metrics import importance_weighted_log_likelihood
@@ -405,7 +415,7 @@ def _run_vae(budget: str) -> dict[str, float]:
     for k in (2, 16):
         companion.seed_everything(0)
         model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=k, hidden=(512, 256)))
-        fit(model, x_train, epochs=epochs, lr=2e-3, progress=False)
+        fit(model, x_train, epochs=epochs, lr=2e-3, progress=False, device=device)
         x_eval = x_test[:n_eval]
         torch.manual_seed(0)
         metrics[f"vae_z{k}_test_neg_elbo"] = float(np.mean([evaluate(model, x_eval)["loss"] for _ in range(10)]))
@@ -442,7 +452,7 @@ BETA_VAE_BUDGETS = {
 
 def train_beta_vae(x_train: torch.Tensor, *, beta: float = 1.0, capacity: float | None = None,
                    gamma: float = 100.0, latent_size: int = 10, hidden: Sequence[int] = (256, 128),
-                   epochs: int = 2, lr: float = 1e-3, batch_size: int = 64, seed: int = 0):
+                   epochs: int = 2, lr: float = 1e-3, batch_size: int = 64, seed: int = 0, device=None):
     """A β-VAE (Bernoulli pixels, 10-D code) trained on ``x_train``; returns ``(model, history)``.
 
     With ``capacity`` set, the objective is Burgess et al.'s γ |KL − C| with C rising linearly
@@ -455,8 +465,8 @@ def train_beta_vae(x_train: torch.Tensor, *, beta: float = 1.0, capacity: float 
                        beta=beta, capacity=capacity, gamma=gamma, capacity_steps=max(1, steps // 2))
     companion.seed_everything(seed)
     model = VAE(config)
-    history = fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=False)
-    return model.eval(), history
+    history = fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=False, device=device)
+    return model.cpu().eval(), history
 
 
 @torch.no_grad()
@@ -473,16 +483,18 @@ def dsprites_report(model, dataset, x_test: torch.Tensor, *, points: int = 500, 
 
     model.eval()
     torch.manual_seed(seed)
-    mu, logvar = model.posterior_params(x_test)
+    device = model_device(model)
+    x_test = x_test.to(device)
+    mu, logvar = (t.cpu() for t in model.posterior_params(x_test))
     kl_per_dim = (0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).mean(0)
     out = model(x_test)
-    scores = disentanglement(lambda x: model.encode(x).mean, dataset, points=points,
+    scores = disentanglement(lambda x: model.encode(x.to(device)).mean.cpu(), dataset, points=points,
                              mig_samples=mig_samples, seed=seed)
     return {"recon": out.terms["recon"].item(), "kl": losses.kl_normal_std_normal(mu, logvar).mean().item(),
             "kl_per_dim": kl_per_dim.numpy(), "active": int((kl_per_dim > 0.1).sum()), **scores}
 
 
-def _run_beta_vae(budget: str) -> dict[str, float]:
+def _run_beta_vae(budget: str, device=None) -> dict[str, float]:
     from companion.data.dsprites import DSprites
 
     b = BETA_VAE_BUDGETS[budget]
@@ -493,7 +505,7 @@ def _run_beta_vae(budget: str) -> dict[str, float]:
     metrics = {}
     for name, kw in runs.items():
         model, _ = train_beta_vae(x_train, hidden=b["hidden"], epochs=b["epochs"], lr=b["lr"],
-                                  batch_size=b["batch_size"], **kw)
+                                  batch_size=b["batch_size"], **kw, device=device)
         r = dsprites_report(model, ds, x_test, points=b["points"], mig_samples=b["mig_samples"])
         for key in ("recon", "kl", "active", "beta_vae", "factor_vae", "mig"):
             metrics[f"{name}_{key}"] = float(r[key])
@@ -530,7 +542,7 @@ VQ_VAE_BUDGETS = {
 
 def train_vq_vae(x_train: torch.Tensor, *, codebook: str = "ema+restart", num_codes: int = 128,
                  code_dim: int = 16, channels: Sequence[int] = (32, 64), epochs: int = 12, lr: float = 2e-3,
-                 batch_size: int = 64, seed: int = 0, x_track: torch.Tensor | None = None):
+                 batch_size: int = 64, seed: int = 0, x_track: torch.Tensor | None = None, device=None):
     """A VQ-VAE trained on ``x_train``; returns ``(model, history)``.
 
     With ``x_track``, the codebook's perplexity and used fraction on those images are recorded
@@ -552,30 +564,32 @@ def train_vq_vae(x_train: torch.Tensor, *, codebook: str = "ema+restart", num_co
         return {"perplexity": perplexity(counts).item(), "used_fraction": (counts > 0).float().mean().item()}
 
     history = fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=False,
-                  on_epoch_end=track if x_track is not None else None)
+                  on_epoch_end=track if x_track is not None else None, device=device)
     history.tracked_counts = counts_per_epoch
-    return model.eval(), history
+    return model.cpu().eval(), history
 
 
 @torch.no_grad()
 def code_grids(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """The code grid of every image, (N, 1, h, w) as float (the form :class:`PixelCNN` trains on)."""
+    """The code grid of every image, (N, 1, h, w) as float (the form :class:`PixelCNN` trains on), on the CPU."""
     model.eval()
-    return torch.cat([model.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])[:, None].float()
+    device = model_device(model)
+    return torch.cat([model.encode(x[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(x), batch_size)])[:, None].float()
 
 
 def train_code_prior(grids: torch.Tensor, num_codes: int, *, channels: int = 64, layers: int = 4,
-                     epochs: int = 20, lr: float = 2e-3, batch_size: int = 64, seed: int = 0):
+                     epochs: int = 20, lr: float = 2e-3, batch_size: int = 64, seed: int = 0, device=None):
     """A :class:`PixelCNN` fitted to code grids (N, 1, h, w); returns ``(prior, history)``."""
     from companion.models import PixelCNN
 
     companion.seed_everything(seed)
     prior = PixelCNN(num_codes, channels=channels, layers=layers)
-    history = fit(prior, grids, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=False)
-    return prior.eval(), history
+    history = fit(prior, grids, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=False, device=device)
+    return prior.cpu().eval(), history
 
 
-def _run_vq_vae(budget: str) -> dict[str, float]:
+def _run_vq_vae(budget: str, device=None) -> dict[str, float]:
     import math
 
     from companion.metrics import codebook_usage
@@ -587,14 +601,14 @@ def _run_vq_vae(budget: str) -> dict[str, float]:
     metrics = {}
     models = {}
     for name, codebook in (("loss", "loss"), ("ema", "ema"), ("restart", "ema+restart")):
-        models[name], _ = train_vq_vae(x_train, codebook=codebook, **arch)
+        models[name], _ = train_vq_vae(x_train, codebook=codebook, **arch, device=device)
         usage = codebook_usage(models[name], x_test)
         metrics[f"{name}_test_recon"] = evaluate(models[name], x_test)["recon"]
         metrics[f"{name}_test_perplexity"] = usage["perplexity"]
         metrics[f"{name}_test_used_fraction"] = usage["used_fraction"]
     model = models["restart"]
     prior, _ = train_code_prior(code_grids(model, x_train), b["num_codes"], channels=b["prior_channels"],
-                                layers=b["prior_layers"], epochs=b["prior_epochs"])
+                                layers=b["prior_layers"], epochs=b["prior_epochs"], device=device)
     metrics["prior_test_bits_per_code"] = evaluate(prior, code_grids(model, x_test))["bits_per_code"]
     metrics["uniform_bits_per_code"] = math.log2(b["num_codes"])
     return metrics
@@ -639,7 +653,7 @@ def padded_digits(budget: str = "quick"):
 
 def train_vq_vae2(x_train: torch.Tensor, *, num_codes_top: int = 256, num_codes_bottom: int = 64,
                   code_dim: int = 16, channels: Sequence[int] = (32, 64), top_weight: float = 0.0,
-                  epochs: int = 12, lr: float = 2e-3, batch_size: int = 64, seed: int = 0):
+                  epochs: int = 12, lr: float = 2e-3, batch_size: int = 64, seed: int = 0, device=None):
     """A two-level :class:`VQVAE2` trained on ``x_train``; returns ``(model, history)``."""
     from companion.models import VQVAE2, VQVAE2Config
 
@@ -647,8 +661,8 @@ def train_vq_vae2(x_train: torch.Tensor, *, num_codes_top: int = 256, num_codes_
                           num_codes_top=num_codes_top, num_codes_bottom=num_codes_bottom, top_weight=top_weight)
     companion.seed_everything(seed)
     model = VQVAE2(config)
-    history = fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=False)
-    return model.eval(), history
+    history = fit(model, x_train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=False, device=device)
+    return model.cpu().eval(), history
 
 
 @torch.no_grad()
@@ -657,8 +671,9 @@ def level_codes(model, x: torch.Tensor, batch_size: int = 1000):
     from companion.models.vqvae2 import Codes
 
     model.eval()
-    parts = [model.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-    return Codes(torch.cat([p.top for p in parts]), torch.cat([p.bottom for p in parts]))
+    device = model_device(model)
+    parts = [model.encode(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
+    return Codes(torch.cat([p.top.cpu() for p in parts]), torch.cat([p.bottom.cpu() for p in parts]))
 
 
 def swap_agreement(model, x: torch.Tensor, y: torch.Tensor, classify, *, seed: int = 0) -> dict[str, float]:
@@ -670,14 +685,15 @@ def swap_agreement(model, x: torch.Tensor, y: torch.Tensor, classify, *, seed: i
     codes = level_codes(model, x)
     other = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        swapped = model.decode(codes.top, codes.bottom[other])
+        device = model_device(model)
+        swapped = model.decode(codes.top.to(device), codes.bottom[other].to(device)).cpu()
     labels = np.asarray(classify(swapped))
     return {"follows_top": float((labels == y.numpy()).mean()), "follows_bottom": float((labels == y[other].numpy()).mean())}
 
 
 def train_level_priors(codes, num_codes_top: int, num_codes_bottom: int, *, channels: int = 64,
                        blocks: int = 4, heads: int = 4, epochs: int = 6, lr: float = 2e-3,
-                       batch_size: int = 64, seed: int = 0):
+                       batch_size: int = 64, seed: int = 0, device=None):
     """The two priors of VQ-VAE-2 fitted to code grids ``codes`` (a ``Codes``): a
     :class:`PixelSNAIL` p(top) and a conditional PixelSNAIL p(bottom | top). Returns
     ``(top_prior, bottom_prior, top_history, bottom_history)``."""
@@ -687,13 +703,13 @@ def train_level_priors(codes, num_codes_top: int, num_codes_bottom: int, *, chan
     companion.seed_everything(seed)
     top_prior = PixelSNAIL(num_codes_top, tuple(codes.top.shape[1:]), channels=channels, blocks=blocks, heads=heads)
     top_history = fit(top_prior, codes.top[:, None].float(), epochs=epochs, lr=lr, batch_size=batch_size,
-                      seed=seed, progress=False)
+                      seed=seed, progress=False, device=device)
     companion.seed_everything(seed)
     bottom_prior = PixelSNAIL(num_codes_bottom, tuple(codes.bottom.shape[1:]), channels=channels, blocks=blocks,
                               heads=heads, cond_codes=num_codes_top)
     bottom_history = fit(bottom_prior, stack_condition(codes.bottom, codes.top), epochs=epochs, lr=lr,
-                         batch_size=batch_size, seed=seed, progress=False)
-    return top_prior.eval(), bottom_prior.eval(), top_history, bottom_history
+                         batch_size=batch_size, seed=seed, progress=False, device=device)
+    return top_prior.cpu().eval(), bottom_prior.cpu().eval(), top_history, bottom_history
 
 
 @torch.no_grad()
@@ -705,16 +721,17 @@ def sample_vq_vae2(model, top_prior, bottom_prior, n: int, *, temperature: float
     from companion.models.vqvae2 import Codes
 
     if top is None:
-        top = top_prior.sample(n, top_prior.grid_shape, generator=generator, temperature=temperature)
+        top = top_prior.sample(n, top_prior.grid_shape, generator=generator, temperature=temperature).cpu()
     elif len(top) != n:
         raise ValueError(f"expected {n} top grids, got {len(top)}")
-    cond = stack_condition(torch.zeros(n, *bottom_prior.grid_shape, dtype=torch.long), top)[:, 1].long()
+    cond = stack_condition(torch.zeros(n, *bottom_prior.grid_shape, dtype=torch.long), top.cpu())[:, 1].long()
     bottom = bottom_prior.sample(n, bottom_prior.grid_shape, generator=generator, temperature=temperature,
-                                 cond=cond)                                      # top codes repeated to 8×8
-    return model.decode(top, bottom), Codes(top, bottom)
+                                 cond=cond.to(model_device(bottom_prior))).cpu()  # top codes repeated to 8×8
+    device = model_device(model)
+    return model.decode(top.to(device), bottom.to(device)).cpu(), Codes(top.cpu(), bottom)
 
 
-def _run_vq_vae2(budget: str) -> dict[str, float]:
+def _run_vq_vae2(budget: str, device=None) -> dict[str, float]:
     import math
 
     import numpy as np
@@ -731,10 +748,10 @@ def _run_vq_vae2(budget: str) -> dict[str, float]:
     runs: dict[str, list[float]] = {}
     separated = None
     for seed in b["seeds"]:
-        single, _ = train_vq_vae(x_train, num_codes=b["single_num_codes"], seed=seed, **shared)
+        single, _ = train_vq_vae(x_train, num_codes=b["single_num_codes"], seed=seed, **shared, device=device)
         found = {"single_test_recon": evaluate(single, x_test)["recon"]}
         for name, weight in (("vqvae2", 0.0), ("separated", b["top_weight"])):
-            model, _ = train_vq_vae2(x_train, top_weight=weight, seed=seed, **levels, **shared)
+            model, _ = train_vq_vae2(x_train, top_weight=weight, seed=seed, **levels, **shared, device=device)
             scores = evaluate(model, x_test)
             swap = swap_agreement(model, x_test, y_test, classify, seed=seed)
             found.update({f"{name}_test_recon": scores["recon"], f"{name}_top_only_recon": scores["recon_top"],
@@ -749,7 +766,7 @@ def _run_vq_vae2(budget: str) -> dict[str, float]:
     train_codes, test_codes = level_codes(separated, x_train), level_codes(separated, x_test)
     top_prior, bottom_prior, _, _ = train_level_priors(train_codes, **levels, channels=b["prior_channels"],
                                                        blocks=b["prior_blocks"], heads=b["prior_heads"],
-                                                       epochs=b["prior_epochs"])
+                                                       epochs=b["prior_epochs"], device=device)
     metrics["top_prior_bits_per_code"] = evaluate(top_prior, test_codes.top[:, None].float())["bits_per_code"]
     metrics["bottom_prior_bits_per_code"] = evaluate(bottom_prior, stack_condition(test_codes.bottom,
                                                                                    test_codes.top))["bits_per_code"]
@@ -793,15 +810,15 @@ TD_VAE_BUDGETS = {
 
 
 def train_tdvae(frames: torch.Tensor, *, epochs: int = 10, lr: float = 2e-3, batch_size: int = 32,
-                seed: int = 0, val: torch.Tensor | None = None, **config):
+                seed: int = 0, val: torch.Tensor | None = None, device=None, **config):
     """A :class:`TDVAE` trained on sequences ``frames`` (N, T, *frame_shape); keyword arguments
     go to :class:`TDVAEConfig`. Returns ``(model, history)``."""
     from companion.models.tdvae import TDVAE, TDVAEConfig
 
     companion.seed_everything(seed)
     model = TDVAE(TDVAEConfig(frame_shape=tuple(frames.shape[2:]), **config))
-    history = fit(model, frames, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, val=val, progress=False)
-    return model.eval(), history
+    history = fit(model, frames, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, val=val, progress=False, device=device)
+    return model.cpu().eval(), history
 
 
 @torch.no_grad()
@@ -817,7 +834,8 @@ def jumpy_errors(model, frames: torch.Tensor, t1: int, jumps: Sequence[int], *, 
     out: dict[str, list[float]] = {"tdvae": [], "copy_last": [], "mean_frame": []}
     for d in jumps:
         truth = frames[:, t1 + d]
-        out["tdvae"].append(err(model.predict(frames, t1, d, samples=samples, generator=g), truth))
+        predicted = model.predict(frames.to(model_device(model)), t1, d, samples=samples, generator=g).cpu()
+        out["tdvae"].append(err(predicted, truth))
         out["copy_last"].append(err(frames[:, t1], truth))
         out["mean_frame"].append(err(mean_frame.expand_as(truth), truth))
     return out
@@ -830,7 +848,8 @@ def belief_probe(model, train, test, targets, *, skip: int = 2) -> dict[str, flo
     name to a function ``Sequences -> (N, T[, k])`` tensor."""
     from companion.metrics import linear_probe_r2
 
-    b_train, b_test = model.beliefs(train.frames)[:, skip:], model.beliefs(test.frames)[:, skip:]
+    device = model_device(model)
+    b_train, b_test = (model.beliefs(s.frames.to(device))[:, skip:].cpu() for s in (train, test))
     flat = lambda b: b.reshape(-1, b.shape[-1])   # noqa: E731
     scores = {}
     for name, f in targets.items():
@@ -859,12 +878,12 @@ def moving_digit_data(budget: str = "quick"):
             moving_digits(x_test, y_test, length=b["length"], n=b["test_sequences"], seed=1))
 
 
-def _run_td_vae(budget: str) -> dict[str, float]:
+def _run_td_vae(budget: str, device=None) -> dict[str, float]:
     from companion.data.sequences import oscillator
 
     b = TD_VAE_BUDGETS[budget]
     train, test = moving_digit_data(budget)
-    model, _ = train_tdvae(train.frames, epochs=b["epochs"], lr=b["lr"], batch_size=b["batch_size"], **b["digits"])
+    model, _ = train_tdvae(train.frames, epochs=b["epochs"], lr=b["lr"], batch_size=b["batch_size"], **b["digits"], device=device)
     t1 = b["length"] - 1 - 4
     errors = jumpy_errors(model, test.frames, t1, (1, 2, 3, 4), mean_frame=train.frames.mean((0, 1)))
     metrics = {f"{k}_error_jump{d}": v for k, vs in errors.items() for d, v in zip((1, 2, 3, 4), vs)}
@@ -872,7 +891,7 @@ def _run_td_vae(budget: str) -> dict[str, float]:
     o = b["oscillator"]
     osc_train, osc_test = (oscillator(n, o["length"], seed=s) for n, s in ((o["sequences"], 0), (500, 1)))
     osc, _ = train_tdvae(osc_train.frames, epochs=o["epochs"], lr=b["lr"], batch_size=b["batch_size"],
-                         z_size=o["z_size"], belief_size=o["belief_size"], hidden=o["hidden"])
+                         z_size=o["z_size"], belief_size=o["belief_size"], hidden=o["hidden"], device=device)
     scores = belief_probe(osc, osc_train, osc_test, {"position": lambda s: s.position, "velocity": lambda s: s.velocity})
     metrics["oscillator_position_r2"], metrics["oscillator_velocity_r2"] = scores["position"], scores["velocity"]
     return metrics

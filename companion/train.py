@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from companion.models.base import Output, config_dict
+from companion import get_device
+from companion.models.base import Output, config_dict, model_device
 
 
 class TrainingDiverged(FloatingPointError):
@@ -81,18 +82,13 @@ def _check_finite(out: Output, epoch: int, step: int) -> None:
             "or check the loss weights.")
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> dict[str, float]:
     """Mean of the loss and of every term over ``x``, in eval mode, weighted by batch size."""
     x = _as_tensor(x, "x")
     was_training = model.training
     model.eval()
-    device = _model_device(model)
+    device = model_device(model)
     sums: dict[str, float] = {}
     try:
         for i in range(0, len(x), batch_size):
@@ -119,7 +115,9 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
         lr: AdamW learning rate (> 0).
         batch_size: examples per step (≥ 1).
         seed: seeds the shuffling and any randomness inside the model (noise, sampling).
-        device: where to train; default: where the model's parameters are.
+        device: where to train (``"auto"``, ``"cpu"``, ``"cuda"``, … as in
+            :func:`companion.get_device`); default: where the model's parameters are. The
+            model stays there; batches are moved there one at a time.
         val: optional validation inputs, evaluated after each epoch in eval mode.
         weight_decay: AdamW's decoupled weight decay (default 0: no hidden regulariser).
         progress: show a ``tqdm`` bar with the loss terms.
@@ -144,7 +142,7 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
         raise ValueError(f"weight_decay must be ≥ 0, got {weight_decay!r}")
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = get_device(device) if device is not None else model_device(model)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:

@@ -59,6 +59,7 @@ def built_site():
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
     assert jb, "jupyter-book is not installed in this environment"
     env = {k: v for k, v in os.environ.items() if k != "COMPANION_WIDGETS"}
+    env["COMPANION_EXECUTE"] = "force"        # a full build: every page executed, no cache
     out = subprocess.run([jb, "build", str(ROOT), "--all", "--warningiserror", "--keep-going"],
                          capture_output=True, text=True, timeout=1800, env=env)
     log = out.stdout + out.stderr

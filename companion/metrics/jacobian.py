@@ -5,9 +5,12 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
+from companion.models.base import model_device
+
 
 def encoder_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """J_f(x) for every example: (B, ...) → (B, code_size, d), by ``vmap(jacrev(encode))``."""
+    """J_f(x) for every example: (B, ...) → (B, code_size, d) on the CPU, by
+    ``vmap(jacrev(encode))`` on the model's device."""
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise ValueError(f"expected a batch (B, ...), got {getattr(x, 'shape', type(x))}")
 
@@ -17,10 +20,10 @@ def encoder_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     was_training = model.training
     model.eval()
     try:
-        jac = vmap(jacrev(f))(x)                       # (B, k, *x.shape[1:])
+        jac = vmap(jacrev(f))(x.to(model_device(model)))   # (B, k, *x.shape[1:])
     finally:
         model.train(was_training)
-    return jac.reshape(len(x), jac.shape[1], -1).detach()
+    return jac.reshape(len(x), jac.shape[1], -1).detach().cpu()
 
 
 def jacobian_norms(model: nn.Module, x: torch.Tensor, *, batch_size: int = 100) -> torch.Tensor:

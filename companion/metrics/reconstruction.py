@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from companion.models.base import model_device
+
 
 def _batches(x: torch.Tensor, batch_size: int):
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
@@ -29,10 +31,12 @@ def reconstruction_error(model: nn.Module, x: torch.Tensor, *, target: torch.Ten
         raise ValueError(f"target shape {tuple(target.shape)} does not match input shape {tuple(x.shape)}")
     was_training = model.training
     model.eval()
+    device = model_device(model)
     total = 0.0
     try:
         for i, xb in enumerate(_batches(x, batch_size)):
-            tb = target[i * batch_size:(i + 1) * batch_size]
+            xb = xb.to(device)
+            tb = target[i * batch_size:(i + 1) * batch_size].to(device)
             x_hat = model.decode(model.encode(xb)).reshape(xb.shape)
             total += ((x_hat - tb) ** 2).flatten(1).sum(1).sum().item()
     finally:
@@ -42,14 +46,16 @@ def reconstruction_error(model: nn.Module, x: torch.Tensor, *, target: torch.Ten
 
 @torch.no_grad()
 def encode_all(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
-    """Codes of every example, (N, k); for a distribution-valued encoder, its mean."""
+    """Codes of every example, (N, k), on the CPU; for a distribution-valued encoder, its mean.
+    Batches go to the model's device."""
     was_training = model.training
     model.eval()
+    device = model_device(model)
     try:
         codes = []
         for xb in _batches(x, batch_size):
-            z = model.encode(xb)
-            codes.append(z.mean if hasattr(z, "mean") and not isinstance(z, torch.Tensor) else z)
+            z = model.encode(xb.to(device))
+            codes.append((z.mean if hasattr(z, "mean") and not isinstance(z, torch.Tensor) else z).cpu())
     finally:
         model.train(was_training)
     return torch.cat(codes)

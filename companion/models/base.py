@@ -37,6 +37,21 @@ class Output:
                 raise ValueError(f"Output.terms[{name!r}] must be a scalar tensor")
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's parameters (or, failing those, its buffers) live; the CPU for a model
+    with neither. Helpers that take a model move each batch there and return CPU results."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def device_of(f) -> torch.device:
+    """The device of a model, or of the model a bound method such as ``model.decode`` belongs
+    to; the CPU for any other callable."""
+    owner = f if isinstance(f, torch.nn.Module) else getattr(f, "__self__", None)
+    return model_device(owner) if isinstance(owner, torch.nn.Module) else torch.device("cpu")
+
+
 def positive_int(obj, name: str) -> None:
     """Raise a ``ValueError`` naming ``name`` unless ``getattr(obj, name)`` is an int ≥ 1."""
     value = getattr(obj, name)

@@ -113,11 +113,19 @@ class PixelCNN(nn.Module):
         h, w = grid_shape
         device = next(self.parameters()).device
         k = torch.zeros(n, h, w, dtype=torch.long, device=device)
+        cond = cond.to(device) if cond is not None else None
         for i in range(h):
             for j in range(w):
                 p = torch.softmax(self.logits(k, cond)[:, :, i, j] / temperature, dim=1)
-                k[:, i, j] = torch.multinomial(p, 1, generator=generator)[:, 0]
+                k[:, i, j] = _multinomial(p, generator).to(device)
         return k
+
+
+def _multinomial(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One draw per row of ``p`` (B, K); with a generator, drawn on the generator's device."""
+    if generator is not None and generator.device != p.device:
+        p = p.to(generator.device)
+    return torch.multinomial(p, 1, generator=generator)[:, 0]
 
 
 def stack_condition(codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

@@ -253,5 +253,6 @@ def _last_axis(mlp: nn.Module, h: torch.Tensor) -> torch.Tensor:
 def _sample(dist: D.Distribution, generator: torch.Generator | None) -> torch.Tensor:
     """A draw from a diagonal Gaussian, with an optional generator (distributions take none)."""
     base = dist.base_dist
-    eps = torch.randn(base.loc.shape, generator=generator, device=base.loc.device, dtype=base.loc.dtype)
+    where = generator.device if generator is not None else base.loc.device      # a generator draws on its own device
+    eps = torch.randn(base.loc.shape, generator=generator, device=where, dtype=base.loc.dtype).to(base.loc.device)
     return base.loc + base.scale * eps

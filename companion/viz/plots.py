@@ -91,17 +91,23 @@ def scatter_codes(z, labels=None, ax=None, title: str | None = None, s: float = 
 
 
 @torch.no_grad()
-def decoded_grid(decode, x_range: tuple[float, float], y_range: tuple[float, float], n: int = 15) -> torch.Tensor:
+def decoded_grid(decode, x_range: tuple[float, float], y_range: tuple[float, float], n: int = 15, *,
+                 device: str | torch.device | None = None) -> torch.Tensor:
     """Decode an n × n grid of 2-D codes: rows go down in z₂, columns right in z₁.
 
-    Returns images (n·n, C, H, W) ready for :func:`image_grid` with ``nrow=n``.
+    ``decode`` maps codes (B, 2) to images, e.g. ``model.decode``; the codes are made on
+    ``device`` (default: the device of the model ``decode`` is a method of, else the CPU).
+    Returns images (n·n, C, H, W) on the CPU, ready for :func:`image_grid` with ``nrow=n``.
     """
+    from companion.models.base import device_of
+
     if n < 1:
         raise ValueError(f"n must be ≥ 1, got {n}")
     z1 = torch.linspace(*x_range, n)
     z2 = torch.linspace(*y_range, n).flip(0)
     grid = torch.stack(torch.meshgrid(z2, z1, indexing="ij"), dim=-1).reshape(-1, 2)[:, [1, 0]]
-    return decode(grid).clamp(0, 1)
+    device = torch.device(device) if device is not None else device_of(decode)
+    return decode(grid.to(device)).clamp(0, 1).cpu()
 
 
 def plot_filters(weight: torch.Tensor, image_shape, n: int = 48, nrow: int = 8, ax=None, title: str | None = None):

@@ -190,7 +190,8 @@ def static_interact(f: Callable[..., object], *, mode: str | None = None, scale:
 
 
 def latent_map(decode: Callable[[torch.Tensor], torch.Tensor], x_range=(-3.0, 3.0), y_range=(-3.0, 3.0),
-               *, steps: int = 5, scale: int = 5, mode: str | None = None):
+               *, steps: int = 5, scale: int = 5, mode: str | None = None,
+               device: str | torch.device | None = None):
     """Explore a 2-D code: sliders z₁, z₂ → the decoded image f_θ(z).
 
     Args:
@@ -199,7 +200,11 @@ def latent_map(decode: Callable[[torch.Tensor], torch.Tensor], x_range=(-3.0, 3.
         steps: slider positions along each axis (static mode: steps² ≤ 25 frames).
         scale: pixel magnification.
         mode: ``"live"`` or ``"static"`` (see :func:`static_interact`).
+        device: where the codes are made (default: the device of the model ``decode`` is a
+            method of, else the CPU).
     """
+    from companion.models.base import device_of
+
     if steps < 2:
         raise ValueError(f"steps must be ≥ 2, got {steps}")
     for name, r in (("x_range", x_range), ("y_range", y_range)):
@@ -208,8 +213,10 @@ def latent_map(decode: Callable[[torch.Tensor], torch.Tensor], x_range=(-3.0, 3.
     grid = {n: [round(float(v), 3) for v in np.linspace(lo, hi, steps)]
             for n, (lo, hi) in (("z1", x_range), ("z2", y_range))}
 
+    where = torch.device(device) if device is not None else device_of(decode)
+
     def frame(**z):
-        code = torch.tensor([[z["z1"], z["z2"]]], dtype=torch.float32)
-        return decode(code)[0]
+        code = torch.tensor([[z["z1"], z["z2"]]], dtype=torch.float32, device=where)
+        return decode(code)[0].cpu()
 
     return static_interact(frame, mode=mode, scale=scale, **grid)

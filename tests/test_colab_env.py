@@ -1,0 +1,148 @@
+"""A reader's Colab runtime, reproduced: install the companion into an environment pinned to
+Colab's own package freeze, check that the install changes none of those packages, and run
+the Colab editions of chapters 1 and 6 there with live widgets under ipywidgets 7.7.1.
+
+The freeze is ``../shared/reference/colab-gpu-pip-freeze.txt`` (Colab's published list); a
+copy of the packages that matter here is pinned from it. Two substitutions, because this is
+not Colab: this machine's Python (3.11; Colab has 3.13) and PyTorch's CPU build 2.13.0
+(Colab has 2.11.0+cu128, whose CUDA build is several GB).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FREEZE = ROOT.parent / "shared" / "reference" / "colab-gpu-pip-freeze.txt"
+ENV = ROOT / ".venv-colab"
+PY = ENV / "bin" / "python"
+TORCH = "torch==2.13.0"          # CPU build from this machine's disk, in place of Colab's CUDA build
+# What the chapters and the companion need, as Colab has them (the versions come from the freeze)
+PACKAGES = ["pip", "numpy", "scipy", "matplotlib", "scikit-learn", "tqdm", "safetensors", "pillow",
+            "ipywidgets", "widgetsnbextension", "jupyterlab_widgets", "ipython", "ipykernel", "traitlets",
+            "jupyter_client", "jupyter_core", "pyzmq", "tornado", "nbclient", "nbformat"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not FREEZE.is_file(), reason="no Colab freeze at ../shared")]
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def freeze() -> dict[str, str]:
+    """{normalised name: version} of every package Colab preinstalls."""
+    pins = {}
+    for line in FREEZE.read_text().splitlines():
+        if m := re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line.strip()):
+            pins[_norm(m[1])] = m[2]
+    return pins
+
+
+def _run(*cmd, **kw):
+    out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+    assert out.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def colab_env(tmp_path_factory) -> Path:
+    """A virtual environment with Colab's versions of the packages the chapters touch (built
+    once, kept in .venv-colab/ and rebuilt when the freeze or this list changes)."""
+    pins = freeze()
+    constraints = "\n".join(f"{n}=={v}" for n, v in sorted(pins.items())
+                            if "+" not in v and not n.startswith(("torch", "nvidia-")))
+    key = hashlib.sha256((constraints + TORCH + " ".join(PACKAGES)).encode()).hexdigest()[:16]
+    stamp = ENV / f".colab-{key}"
+    if not stamp.is_file():
+        _run(sys.executable, "-m", "venv", "--clear", ENV)
+        (ENV / "colab-constraints.txt").write_text(constraints + "\n")
+        _run(PY, "-m", "pip", "install", "-q", "pip==" + pins["pip"])
+        _run(PY, "-m", "pip", "install", "-q", TORCH)
+        _run(PY, "-m", "pip", "install", "-q", "-c", ENV / "colab-constraints.txt", *PACKAGES)
+        stamp.touch()
+    return ENV
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The companion package as a wheel, built from this checkout."""
+    out = tmp_path_factory.mktemp("wheel")
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, ROOT)
+    (whl,) = out.glob("companion-*.whl")
+    return whl
+
+
+def installed(env: Path) -> dict[str, str]:
+    listing = json.loads(_run(env / "bin" / "python", "-m", "pip", "list", "--format", "json"))
+    return {_norm(p["name"]): p["version"] for p in listing}
+
+
+def test_environment_matches_the_colab_freeze(colab_env):
+    pins, have = freeze(), installed(colab_env)
+    differ = {n: (have[n], pins[n]) for n in have if n in pins and have[n] != pins[n] and n != "torch"}
+    assert not differ, f"installed vs Colab: {differ}"
+    assert have["ipywidgets"] == "7.7.1" and have["numpy"].startswith("2.1")
+
+
+def test_installing_the_companion_changes_no_colab_package(colab_env, wheel, tmp_path):
+    """pip's own dry run: what would it install? Only packages Colab does not have."""
+    report = tmp_path / "report.json"
+    _run(colab_env / "bin" / "python", "-m", "pip", "install", "--dry-run", "--quiet", "--report", report, wheel)
+    would = {_norm(i["metadata"]["name"]): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    pins = freeze()
+    changed = {n: (v, pins[n]) for n, v in would.items() if n in pins}
+    assert changed == {}, f"the install would change Colab's packages (new vs Colab): {changed}"
+    assert "companion" in would
+
+
+WIDGET_CHECK = r'''
+import ipywidgets, torch
+assert ipywidgets.__version__ == "7.7.1", ipywidgets.__version__
+explorers = [v for v in Out.values() if isinstance(v, ipywidgets.VBox) and getattr(v, "mode", None) == "live"]
+assert explorers, "no live explorer was displayed"
+for box in explorers:
+    before = box.image.value
+    slider = box.sliders[0]
+    slider.value = (slider.value + 1) % len(slider.options)
+    assert box.image.value != before, "moving a slider must redraw the image"
+print(f"LIVE-WIDGETS-OK {len(explorers)}")
+'''
+
+
+@pytest.mark.parametrize("chapter", ["01_autoencoder", "06_vae"])
+def test_colab_edition_runs_top_to_bottom_in_the_colab_environment(colab_env, wheel, chapter, tmp_path):
+    """Restart & Run All of the chapter's Colab edition, as a reader would: the first cell
+    installs the companion (here from the wheel, through COMPANION_WHEEL), then everything
+    runs, and the explorers are live ipywidgets 7 widgets whose sliders redraw."""
+    before = installed(colab_env)
+    if "companion" in before:
+        _run(colab_env / "bin" / "python", "-m", "pip", "uninstall", "-y", "-q", "companion")
+        before = installed(colab_env)
+    notebook = ROOT / "chapters" / f"{chapter}.ipynb"
+    runner = tmp_path / "run.py"
+    runner.write_text(f'''
+import json, sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read({str(notebook)!r}, as_version=4)
+nb.cells.append(nbformat.v4.new_code_cell({WIDGET_CHECK!r}))
+NotebookClient(nb, timeout=600, kernel_name="python3", resources={{"metadata": {{"path": {str(tmp_path)!r}}}}}).execute()
+text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+views = sum("application/vnd.jupyter.widget-view+json" in o.get("data", {{}}) for c in nb.cells for o in c.get("outputs", []))
+print(text, "WIDGET-VIEWS", views)
+''')
+    env = {k: v for k, v in os.environ.items() if k not in ("COMPANION_WIDGETS", "VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(COMPANION_WHEEL=str(wheel), MPLBACKEND="module://matplotlib_inline.backend_inline")
+    env["PATH"] = f"{colab_env / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    out = _run(colab_env / "bin" / "python", runner, env=env, cwd=tmp_path, timeout=900)
+    assert "LIVE-WIDGETS-OK" in out, out[-2000:]
+    assert int(out.rsplit("WIDGET-VIEWS", 1)[1]) >= 1
+    after = installed(colab_env)
+    added = {n: v for n, v in after.items() if before.get(n) != v}
+    assert set(added) == {"companion"}, f"the install cell changed more than the companion: {added}"
