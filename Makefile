@@ -18,7 +18,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$$(grep -m1 '^torch==' requirements.txt)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install --quiet -r requirements.txt -e ".[book,test]"
+	$(PY) -m pip install --quiet -r requirements.txt -e ".[book,lab,test]"
 	touch $(STAMP)
 
 # The browser tests drive Debian's Chromium (never a downloaded browser).
@@ -48,7 +48,6 @@ editions: install
 # Read and run the chapters locally: JupyterLab that renders MyST and opens the .md sources
 # as notebooks (jupytext). Open chapters/01_autoencoder.md and run it.
 lab: install
-	$(PY) -m pip install --quiet -e ".[lab]"
 	$(VENV)/bin/jupyter lab --notebook-dir=. chapters/01_autoencoder.md
 
 test: install browser

@@ -6,7 +6,8 @@ re-executes nothing and editing its code re-executes that chapter alone. The cha
 depend on the companion package, which jupyter-cache cannot see: this extension keys the
 cache folder by a hash of ``companion/`` (every file), ``requirements.txt`` and
 ``pyproject.toml`` (``_build/.jupyter_cache/<hash>``), so a change there starts a new cache
-and every chapter is executed again, and it tells Sphinx to re-read every page then.
+and every chapter is executed again, and it tells Sphinx to re-read every page then. The
+three most recently used caches are kept, so going back to earlier companion code is free.
 
 ``COMPANION_EXECUTE=force`` executes every page regardless (the test suite's full build).
 It also sets ``COMPANION_BOOK=1`` for the kernels, so :func:`companion.viz.quote` stores the
@@ -24,6 +25,7 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 KEY_FILES = ("requirements.txt", "pyproject.toml")
+KEEP = 3          # caches kept: the current one and the two most recently used before it
 
 
 def execution_key(srcdir: str | Path) -> str:
@@ -47,9 +49,10 @@ def configure(app, config) -> None:
         return
     key = execution_key(app.srcdir)
     base = Path(app.srcdir) / "_build" / ".jupyter_cache"
-    for old in base.glob("*") if base.is_dir() else []:
-        if old.is_dir() and old.name != key:           # caches of older companion code: stale
-            shutil.rmtree(old, ignore_errors=True)
+    older = sorted((p for p in base.glob("*") if p.is_dir() and p.name != key) if base.is_dir() else [],
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in older[KEEP - 1:]:                       # keep a few: switching branches back is free
+        shutil.rmtree(old, ignore_errors=True)
     config.nb_execution_cache_path = str(base / key)
     app.companion_execution_key = key
     logger.info("execution_cache: jupyter-cache at %s", config.nb_execution_cache_path)

@@ -246,6 +246,8 @@ def evaluate(representation: Callable[[torch.Tensor], torch.Tensor], dataset, *,
 
     Args:
         representation: images (N, C, H, W) → codes (N, D), e.g. ``lambda x: vae.encode(x).mean``.
+            It receives CPU images; for a model on a GPU, move them inside it
+            (``lambda x: vae.encode(x.to(device)).mean``). Codes may come back on any device.
         dataset: has ``factor_sizes`` and ``render(classes)``.
         points: votes (batches) for the β-VAE and FactorVAE scores.
         mig_samples: images drawn for MIG and for the global std of the FactorVAE score.

@@ -1,0 +1,44 @@
+"""Exercises of chapter 5 (the contractive autoencoder)."""
+from __future__ import annotations
+
+import torch
+
+from companion import losses
+from companion.exercises.core import Exercise, register, seeded
+
+
+
+def _layer_cases():
+    g = seeded(51)
+    out = []
+    for b, k, d in ((5, 4, 6), (3, 7, 10), (8, 2, 3)):
+        w = torch.randn(k, d, generator=g, dtype=torch.float64)
+        x = torch.randn(b, d, generator=g, dtype=torch.float64)
+        out.append((torch.sigmoid(x @ w.T), w))
+    return out
+
+
+def sigmoid_jacobian_reference(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """J (B, k, d) of h = σ(W x + b): ∂h_j/∂x_i = h_j (1 − h_j) W_ji."""
+    return (h * (1 - h))[:, :, None] * w[None]
+
+
+register(Exercise(
+    id="cae.sigmoid_jacobian",
+    title="the Jacobian of a sigmoid layer, from its activations and weights",
+    cases=_layer_cases,
+    reference=sigmoid_jacobian_reference,
+    hint="the chain rule gives ∂h_j/∂x_i = σ'(a_j) W_ji with σ'(a) = σ(a)(1 − σ(a)) = h_j(1 − h_j); "
+         "broadcast (B, k, 1) against (1, k, d).",
+    atol=1e-10,
+))
+
+register(Exercise(
+    id="cae.penalty",
+    title="the contractive penalty ‖J_f(x)‖²_F of a sigmoid layer, per example",
+    cases=_layer_cases,
+    reference=lambda h, w: losses.contractive_penalty(h, w),
+    hint="square every entry of the Jacobian and sum over j and i: Σ_j (h_j(1 − h_j))² Σ_i W_ji², "
+         "one number per example, shape (B,); no Jacobian needs to be built.",
+    atol=1e-10,
+))

@@ -1,0 +1,174 @@
+r"""Objectives as pure functions of tensors.
+
+**The reduction convention**, used by every loss in the book: *sum over the data
+dimensions, mean over the batch*. A loss is therefore a number per example (for a
+likelihood-based loss, nats per example), independent of the batch size, and terms such as
+a reconstruction error and a KL divergence add without hidden rescaling. Weights such as
+β or λ are always explicit arguments of the caller, never factors inside these functions.
+
+To compare with papers that report a per-pixel mean squared error, divide by the number
+of dimensions d; to get bits per dimension from nats per example, divide by d·ln 2
+(:func:`bits_per_dim`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_pair(x_hat: torch.Tensor, x: torch.Tensor, name: str) -> None:
+    if not isinstance(x_hat, torch.Tensor) or not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: both arguments must be torch tensors")
+    if x_hat.shape != x.shape:
+        raise ValueError(f"{name}: prediction shape {tuple(x_hat.shape)} does not match "
+                         f"target shape {tuple(x.shape)}")
+    if x.dim() < 2:
+        raise ValueError(f"{name}: expected a batch (B, ...) with at least 2 dims, "
+                         f"got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected floating-point tensors, got {x.dtype}")
+
+
+def sum_per_example(t: torch.Tensor) -> torch.Tensor:
+    """(B, ...) → (B,): sum over every dimension but the first (the batch)."""
+    return t.flatten(start_dim=1).sum(dim=1)
+
+
+def mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r"""Squared error ‖x − x'‖², summed over dimensions, averaged over the batch.
+
+    This is L_AE of the survey, (1/n) Σ_i ‖x⁽ⁱ⁾ − f_θ(g_φ(x⁽ⁱ⁾))‖², and up to constants the
+    negative log-likelihood of a Gaussian decoder with unit variance.
+
+    Args:
+        x_hat: reconstruction, shape (B, ...).
+        x: target, same shape.
+    Returns:
+        scalar tensor.
+    """
+    _check_pair(x_hat, x, "mse")
+    return sum_per_example((x_hat - x) ** 2).mean()
+
+
+def bce_with_logits(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r"""Cross-entropy of targets x ∈ [0, 1] under Bernoulli(σ(logits)).
+
+    −Σ_d [x_d log σ(l_d) + (1 − x_d) log(1 − σ(l_d))], summed over dimensions, averaged
+    over the batch: the survey's cross-entropy form of L_AE for a sigmoid output layer,
+    computed from the logits for numerical stability.
+
+    Args:
+        logits: pre-sigmoid decoder output, shape (B, ...).
+        x: targets in [0, 1], same shape.
+    Returns:
+        scalar tensor (nats per example).
+    """
+    _check_pair(logits, x, "bce_with_logits")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError("bce_with_logits: targets must lie in [0, 1] "
+                         f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")
+    per_dim = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return sum_per_example(per_dim).mean()
+
+
+def kl_bernoulli(rho: float | torch.Tensor, rho_hat: torch.Tensor, *, eps: float = 1e-7) -> torch.Tensor:
+    r"""KL(Bernoulli(ρ) ‖ Bernoulli(ρ̂)) = ρ log(ρ/ρ̂) + (1 − ρ) log((1 − ρ)/(1 − ρ̂)), elementwise.
+
+    The sparsity penalty of the sparse autoencoder: ρ is the target mean activation, ρ̂ the
+    observed mean activation of each hidden unit.
+
+    Args:
+        rho: target in (0, 1), a number or a tensor broadcastable to ``rho_hat``.
+        rho_hat: mean activations in [0, 1], any shape; clamped to [eps, 1 − eps] so that
+            the divergence stays finite.
+    Returns:
+        a tensor of the broadcast shape, in nats (no reduction).
+    """
+    if not isinstance(rho_hat, torch.Tensor):
+        raise TypeError(f"kl_bernoulli: rho_hat must be a tensor, got {type(rho_hat).__name__}")
+    if not rho_hat.is_floating_point():
+        raise TypeError(f"kl_bernoulli: rho_hat must be floating point, got {rho_hat.dtype}")
+    rho_t = torch.as_tensor(rho, dtype=rho_hat.dtype, device=rho_hat.device)
+    if rho_t.numel() and not bool(((rho_t > 0) & (rho_t < 1)).all()):
+        raise ValueError(f"kl_bernoulli: rho must lie strictly inside (0, 1), got {rho}")
+    if rho_hat.numel() and not bool(((rho_hat >= 0) & (rho_hat <= 1)).all()):
+        raise ValueError("kl_bernoulli: rho_hat must lie in [0, 1] (mean activations of sigmoid units)")
+    rho_hat = rho_hat.clamp(eps, 1 - eps)
+    return rho_t * torch.log(rho_t / rho_hat) + (1 - rho_t) * torch.log((1 - rho_t) / (1 - rho_hat))
+
+
+def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""KL(N(μ, diag σ²) ‖ N(0, I)) in closed form, summed over latent dimensions, per example.
+
+    KL = ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1).
+
+    Args:
+        mu: means, shape (B, k).
+        logvar: log-variances log σ², shape (B, k).
+    Returns:
+        (B,) tensor in nats.
+    """
+    if mu.shape != logvar.shape or mu.dim() != 2:
+        raise ValueError(f"kl_normal_std_normal expects mu and logvar of the same shape (B, k), "
+                         f"got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(dim=1)
+
+
+def controlled_capacity(kl: torch.Tensor, capacity: float | torch.Tensor, gamma: float) -> torch.Tensor:
+    r"""Burgess et al. (2017)'s capacity term γ |KL − C|, which pulls the KL to a target C.
+
+    Replaces β·KL in the β-VAE loss; C (nats) is raised from 0 during training, so the code
+    may carry more information only as the decoder learns to use it.
+
+    Args:
+        kl: KL(q_φ(z|x) ‖ p(z)) in nats, a scalar (batch mean) or a (B,) tensor.
+        capacity: the target C ≥ 0 in nats.
+        gamma: the weight γ ≥ 0.
+    Returns:
+        a tensor of the shape of ``kl``.
+    """
+    if not isinstance(kl, torch.Tensor):
+        raise TypeError(f"kl must be a tensor, got {type(kl).__name__}")
+    c = torch.as_tensor(capacity, dtype=kl.dtype, device=kl.device)
+    if c.dim() != 0 or not torch.isfinite(c) or c < 0:
+        raise ValueError(f"capacity must be a finite number ≥ 0, got {capacity!r}")
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma >= 0 or gamma == float("inf"):
+        raise ValueError(f"gamma must be a finite number ≥ 0, got {gamma!r}")
+    return gamma * (kl - c).abs()
+
+
+def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    r"""‖J_f(x)‖²_F of a sigmoid layer h = σ(W x + b), in closed form, per example.
+
+    ∂h_j/∂x_i = h_j (1 − h_j) W_ji, so ‖J‖²_F = Σ_j (h_j (1 − h_j))² Σ_i W_ji².
+
+    Args:
+        h: the layer's activations, shape (B, k), values in (0, 1).
+        weight: its weight matrix W, shape (k, d).
+    Returns:
+        (B,) tensor: the squared Frobenius norm of each example's Jacobian.
+    """
+    if h.dim() != 2 or weight.dim() != 2 or h.shape[1] != weight.shape[0]:
+        raise ValueError(f"contractive_penalty expects h (B, k) and W (k, d), got {tuple(h.shape)} "
+                         f"and {tuple(weight.shape)}")
+    return ((h * (1 - h)) ** 2) @ (weight ** 2).sum(dim=1)
+
+
+RECONSTRUCTION_LOSSES = {"mse": mse, "bce": bce_with_logits}
+
+
+def reconstruction(kind: str, decoder_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Dispatch to :func:`mse` (``kind="mse"``) or :func:`bce_with_logits` (``"bce"``)."""
+    if kind not in RECONSTRUCTION_LOSSES:
+        raise ValueError(f"unknown reconstruction loss {kind!r}; "
+                         f"expected one of {sorted(RECONSTRUCTION_LOSSES)}")
+    return RECONSTRUCTION_LOSSES[kind](decoder_out, x)
+
+
+def bits_per_dim(nats_per_example: float | torch.Tensor, dims: int) -> float:
+    """Convert nats per example to bits per dimension: nats / (d · ln 2)."""
+    if dims < 1:
+        raise ValueError(f"dims must be ≥ 1, got {dims}")
+    return float(nats_per_example) / (dims * math.log(2.0))

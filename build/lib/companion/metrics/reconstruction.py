@@ -1,0 +1,61 @@
+"""Held-out reconstruction error and codes, batched under ``no_grad``."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from companion.models.base import model_device
+
+
+def _batches(x: torch.Tensor, batch_size: int):
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise ValueError(f"expected a tensor of shape (N, ...), got {getattr(x, 'shape', type(x))}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    for i in range(0, len(x), batch_size):
+        yield x[i:i + batch_size]
+
+
+@torch.no_grad()
+def reconstruction_error(model: nn.Module, x: torch.Tensor, *, target: torch.Tensor | None = None,
+                         batch_size: int = 1000) -> float:
+    """Mean over examples of the squared error ‖target − x'‖² summed over dimensions.
+
+    x' = ``model.decode(model.encode(x))`` is the model's reconstruction in data space,
+    whatever loss it was trained with, so models are compared on one scale. ``target``
+    defaults to x; for a denoising model pass corrupted inputs as x and the clean images as
+    ``target``. Divide by the number of dimensions for a per-pixel MSE.
+    """
+    target = x if target is None else target
+    if target.shape != x.shape:
+        raise ValueError(f"target shape {tuple(target.shape)} does not match input shape {tuple(x.shape)}")
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    total = 0.0
+    try:
+        for i, xb in enumerate(_batches(x, batch_size)):
+            xb = xb.to(device)
+            tb = target[i * batch_size:(i + 1) * batch_size].to(device)
+            x_hat = model.decode(model.encode(xb)).reshape(xb.shape)
+            total += ((x_hat - tb) ** 2).flatten(1).sum(1).sum().item()
+    finally:
+        model.train(was_training)
+    return total / len(x)
+
+
+@torch.no_grad()
+def encode_all(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
+    """Codes of every example, (N, k), on the CPU; for a distribution-valued encoder, its mean.
+    Batches go to the model's device."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    try:
+        codes = []
+        for xb in _batches(x, batch_size):
+            z = model.encode(xb.to(device))
+            codes.append((z.mean if hasattr(z, "mean") and not isinstance(z, torch.Tensor) else z).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(codes)

@@ -1,0 +1,38 @@
+"""Models of the book. Each is an ``nn.Module`` whose ``forward`` returns an :class:`Output`.
+
+``REGISTRY`` maps a class name to ``(model class, config class)`` so that checkpoints can
+rebuild a model from its saved config (:func:`companion.train.load_checkpoint`).
+"""
+from companion.models.autoencoder import Autoencoder, AutoencoderConfig
+from companion.models.base import Output
+from companion.models.contractive import ContractiveAutoencoder, ContractiveAutoencoderConfig
+from companion.models.denoising import DenoisingAutoencoder, DenoisingAutoencoderConfig
+from companion.models.ksparse import KSparseAutoencoder, KSparseAutoencoderConfig, topk_sparsify
+from companion.models.pca import PCA
+from companion.models.sparse import SparseAutoencoder, SparseAutoencoderConfig
+from companion.models.pixelcnn import MaskedConv2d, PixelCNN, stack_condition
+from companion.models.pixelsnail import PixelSNAIL
+from companion.models.vae import VAE, VAEConfig
+from companion.models.vq import VQVAE, VectorQuantizer, VQVAEConfig, nearest_code
+from companion.models.vqvae2 import VQVAE2, VQVAE2Config
+from companion.models.tdvae import TDVAE, TDVAEConfig
+
+REGISTRY = {
+    "Autoencoder": (Autoencoder, AutoencoderConfig),
+    "DenoisingAutoencoder": (DenoisingAutoencoder, DenoisingAutoencoderConfig),
+    "SparseAutoencoder": (SparseAutoencoder, SparseAutoencoderConfig),
+    "KSparseAutoencoder": (KSparseAutoencoder, KSparseAutoencoderConfig),
+    "ContractiveAutoencoder": (ContractiveAutoencoder, ContractiveAutoencoderConfig),
+    "VAE": (VAE, VAEConfig),
+    "VQVAE": (VQVAE, VQVAEConfig),
+    "VQVAE2": (VQVAE2, VQVAE2Config),
+    "TDVAE": (TDVAE, TDVAEConfig),
+}
+
+__all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
+           "DenoisingAutoencoder", "KSparseAutoencoder",
+           "KSparseAutoencoderConfig", "topk_sparsify",
+           "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig",
+           "VAE", "VAEConfig", "VQVAE", "VQVAEConfig", "VectorQuantizer", "nearest_code",
+           "MaskedConv2d", "PixelCNN", "VQVAE2", "VQVAE2Config", "PixelSNAIL",
+           "stack_condition", "TDVAE", "TDVAEConfig"]

@@ -1,0 +1,158 @@
+r"""The autoencoder (Hinton & Salakhutdinov, 2006).
+
+An encoder g_φ maps an input x to a code z = g_φ(x) of ``code_size`` numbers; a decoder f_θ
+maps it back, x' = f_θ(z). Both are trained together to make x' ≈ x:
+
+    L_AE(θ, φ) = (1/n) Σ_i ‖x⁽ⁱ⁾ − f_θ(g_φ(x⁽ⁱ⁾))‖²                 (``loss="mse"``)
+
+or, for data in [0, 1] and a sigmoid output layer, the cross-entropy
+−Σ_d [x_d log x'_d + (1 − x_d) log(1 − x'_d)] (``loss="bce"``). Both follow the reduction
+convention of :mod:`companion.losses` (sum over dimensions, mean over the batch).
+
+With ``linear=True`` and the MSE loss the model is the linear autoencoder whose optimal
+decoder spans the same subspace as the top ``code_size`` principal components.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from companion import losses
+from companion.models.base import Output, choice, positive_int
+from companion.nn import MLP, ConvDecoder, ConvEncoder, activation
+
+
+@dataclass
+class AutoencoderConfig:
+    """Hyper-parameters of :class:`Autoencoder`; every field is validated.
+
+    Attributes:
+        image_shape: (C, H, W) of the inputs.
+        code_size: dimension of the code z.
+        hidden: hidden layer sizes of the MLP encoder (mirrored in the decoder), or the conv
+            channels of the conv encoder (mirrored likewise).
+        architecture: ``"mlp"`` or ``"conv"``.
+        linear: no non-linearity anywhere (MLP only, MSE loss, identity output).
+        act: activation of the hidden layers.
+        loss: ``"mse"`` (squared error on x') or ``"bce"`` (cross-entropy; the decoder
+            emits logits and x' = σ(logits)).
+        out_act: output activation for the MSE loss (``"identity"`` or ``"sigmoid"``).
+        code_act: activation of the code layer z (``"identity"``: a linear bottleneck).
+    """
+
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    code_size: int = 2
+    hidden: tuple[int, ...] = (256,)
+    architecture: str = "mlp"
+    linear: bool = False
+    act: str = "relu"
+    loss: str = "mse"
+    out_act: str = "identity"
+    code_act: str = "identity"
+
+    def __post_init__(self) -> None:
+        self.image_shape = tuple(self.image_shape)
+        self.hidden = tuple(self.hidden)
+        if len(self.image_shape) != 3:
+            raise ValueError(f"AutoencoderConfig.image_shape must be (C, H, W), got {self.image_shape}")
+        for i, s in enumerate(self.image_shape):
+            if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+                raise ValueError(f"AutoencoderConfig.image_shape must hold positive ints, got {self.image_shape}")
+        positive_int(self, "code_size")
+        for h in self.hidden:
+            if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+                raise ValueError(f"AutoencoderConfig.hidden must hold positive ints, got {self.hidden}")
+        choice(self, "architecture", ("mlp", "conv"))
+        choice(self, "loss", ("mse", "bce"))
+        choice(self, "out_act", ("identity", "sigmoid"))
+        activation(self.act)  # raises on an unknown name
+        activation(self.code_act)
+        if self.architecture == "conv" and not self.hidden:
+            raise ValueError("AutoencoderConfig.hidden must list at least one conv channel count "
+                             "for architecture='conv'")
+        if self.linear and (self.architecture != "mlp" or self.loss != "mse" or self.out_act != "identity"
+                            or self.code_act != "identity"):
+            raise ValueError("AutoencoderConfig.linear=True needs architecture='mlp', loss='mse', "
+                             "out_act='identity' and code_act='identity'")
+
+    @property
+    def input_dim(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+
+class Autoencoder(nn.Module):
+    """Deterministic autoencoder: encoder g_φ, decoder f_θ, reconstruction loss L_AE.
+
+    ``forward(x)`` takes images (B, C, H, W) and returns an :class:`Output` with
+    ``loss = terms["recon"]``, ``x_hat`` (B, C, H, W) and the code ``z`` (B, code_size).
+    """
+
+    config_class = AutoencoderConfig
+
+    def __init__(self, config: AutoencoderConfig | None = None, **kwargs) -> None:
+        super().__init__()
+        if config is None:
+            config = self.config_class(**kwargs)
+        elif kwargs:
+            raise TypeError("pass either a config or keyword arguments, not both")
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                            f"got {type(config).__name__}")
+        self.config = cfg = config
+        act = "identity" if cfg.linear else cfg.act
+        if cfg.architecture == "mlp":
+            # g_φ: x (B, d) → z (B, k);  f_θ: z (B, k) → x' (B, d)
+            self.encoder = MLP(cfg.input_dim, cfg.hidden, cfg.code_size, act=act, out_act=cfg.code_act)
+            self.decoder = nn.Sequential(MLP(cfg.code_size, cfg.hidden[::-1], cfg.input_dim, act=act),
+                                         nn.Unflatten(1, cfg.image_shape))
+        else:
+            self.encoder = nn.Sequential(ConvEncoder(cfg.image_shape, cfg.hidden, cfg.code_size, act=act),
+                                         activation(cfg.code_act))
+            self.decoder = ConvDecoder(cfg.code_size, cfg.image_shape, cfg.hidden[::-1], act=act)
+        self.out_act = nn.Sigmoid() if cfg.loss == "bce" else activation(cfg.out_act)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"expected a floating-point tensor, got {x.dtype}")
+        shape = self.config.image_shape
+        if x.dim() != 4 or tuple(x.shape[1:]) != shape:
+            raise ValueError(f"{type(self).__name__} expected input of shape (B, {', '.join(map(str, shape))}), "
+                             f"got {tuple(x.shape)}")
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """z = g_φ(x): (B, C, H, W) → (B, code_size)."""
+        self._check_input(x)
+        return self.encoder(x)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's raw output before the output activation: (B, k) → (B, C, H, W)."""
+        if z.dim() != 2 or z.shape[1] != self.config.code_size:
+            raise ValueError(f"expected codes of shape (B, {self.config.code_size}), got {tuple(z.shape)}")
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """x' = f_θ(z): (B, code_size) → (B, C, H, W)."""
+        return self.out_act(self.decode_logits(z))
+
+    def reconstruct(self, z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode z and score it against ``target``: returns (L_recon, x').
+
+        With the cross-entropy the loss is computed from the logits (stable) and
+        x' = σ(logits); with the squared error x' is the output activation's value.
+        """
+        out = self.decode_logits(z)                 # (B, C, H, W)
+        if self.config.loss == "bce":
+            return losses.bce_with_logits(out, target), torch.sigmoid(out)
+        x_hat = self.out_act(out)
+        return losses.mse(x_hat, target), x_hat
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
+        """Encode, decode and score the reconstruction against ``target`` (default: x)."""
+        z = self.encode(x)                          # (B, k)
+        recon, x_hat = self.reconstruct(z, x if target is None else target)
+        return Output(loss=recon, terms={"recon": recon}, x_hat=x_hat, z=z)

@@ -1,0 +1,111 @@
+"""The contract every model of the book follows.
+
+A model is an ``nn.Module`` whose ``forward(x)`` returns an :class:`Output`; it also has
+``encode(x)`` (g_φ, or q_φ(z|x) for probabilistic models) and ``decode(z)`` (f_θ, or
+p_θ(x|z)), and is built from a config dataclass whose fields are validated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import torch
+
+
+@dataclass
+class Output:
+    """What ``model(x)`` returns.
+
+    Attributes:
+        loss: scalar tensor to minimise (nats per example under the reduction convention
+            of :mod:`companion.losses`).
+        terms: named scalar parts of the loss, e.g. ``{"recon": ..., "kl": ...}``; the
+            trainer logs each of them.
+        x_hat: the reconstruction x' = f_θ(z), same shape as the input.
+        z: the code of each input, shape (B, code_size).
+    """
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    x_hat: torch.Tensor | None = None
+    z: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.loss, torch.Tensor) or self.loss.dim() != 0:
+            raise ValueError("Output.loss must be a scalar (0-dim) tensor")
+        for name, value in self.terms.items():
+            if not isinstance(value, torch.Tensor) or value.dim() != 0:
+                raise ValueError(f"Output.terms[{name!r}] must be a scalar tensor")
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's parameters (or, failing those, its buffers) live; the CPU for a model
+    with neither. Helpers that take a model move each batch there and return CPU results."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def device_of(f) -> torch.device:
+    """The device of a model, or of the model a bound method such as ``model.decode`` belongs
+    to; the CPU for any other callable."""
+    owner = f if isinstance(f, torch.nn.Module) else getattr(f, "__self__", None)
+    return model_device(owner) if isinstance(owner, torch.nn.Module) else torch.device("cpu")
+
+
+def positive_int(obj, name: str) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``getattr(obj, name)`` is an int ≥ 1."""
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{type(obj).__name__}.{name} must be a positive int, got {value!r}")
+
+
+def choice(obj, name: str, options: tuple[str, ...]) -> None:
+    """Raise a ``ValueError`` unless ``getattr(obj, name)`` is one of ``options``."""
+    value = getattr(obj, name)
+    if value not in options:
+        raise ValueError(f"{type(obj).__name__}.{name} must be one of {options}, got {value!r}")
+
+
+def config_dict(config) -> dict:
+    """A config dataclass as a plain dict (tuples become lists), for checkpoints and JSON."""
+    out = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def image_shape(obj, name: str = "image_shape") -> None:
+    """Make ``getattr(obj, name)`` a tuple and raise unless it is (C, H, W) of positive ints."""
+    value = tuple(getattr(obj, name))
+    setattr(obj, name, value)
+    if len(value) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in value):
+        raise ValueError(f"{type(obj).__name__}.{name} must be (C, H, W) of positive ints, got {value}")
+
+
+def finite_at_least(obj, name: str, low: float = 0.0) -> None:
+    """Raise unless ``getattr(obj, name)`` is a finite number ≥ ``low``."""
+    v = getattr(obj, name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not low <= v < float("inf"):
+        raise ValueError(f"{type(obj).__name__}.{name} must be a finite number ≥ {low:g}, got {v!r}")
+
+
+def in_open_unit_interval(obj, name: str) -> None:
+    """Raise unless ``getattr(obj, name)`` lies in (0, 1), like an EMA decay."""
+    v = getattr(obj, name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+        raise ValueError(f"{type(obj).__name__}.{name} must lie in (0, 1), got {v!r}")
+
+
+def check_images(model, x) -> None:
+    """Raise a clear error unless ``x`` is a float batch (B, *model.config.image_shape), in
+    [0, 1] when the model's likelihood is Bernoulli."""
+    name, cfg = type(model).__name__, model.config
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"{name} expects a floating-point torch.Tensor")
+    if x.dim() != 4 or tuple(x.shape[1:]) != tuple(cfg.image_shape):
+        raise ValueError(f"{name} expected input of shape (B, {', '.join(map(str, cfg.image_shape))}), "
+                         f"got {tuple(x.shape)}")
+    if getattr(cfg, "likelihood", None) == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"the Bernoulli decoder of {name} needs inputs in [0, 1] "
+                         f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")

@@ -1,0 +1,140 @@
+r"""An autoregressive prior over grids of discrete codes: a small PixelCNN (van den Oord et al., 2016).
+
+The grid of codes k_1 … k_n (raster order) is modelled as
+
+    p(k) = Π_t p(k_t | k_1, …, k_{t−1}),
+
+each factor a softmax over the K codes computed by masked convolutions: a layer's output at
+a position sees only the positions above it and to its left. The first layer (mask "A") also
+hides the position itself; later layers (mask "B") may use it, since their input there
+already depends only on earlier positions.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from companion.models.base import Output
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A k×k convolution whose kernel is zero at and after the centre (``"A"``) or after it (``"B"``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask: str) -> None:
+        if mask not in ("A", "B"):
+            raise ValueError(f"mask must be 'A' or 'B', got {mask!r}")
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        m = torch.ones_like(self.weight)
+        c = kernel_size // 2
+        m[:, :, c, c + (mask == "B"):] = 0            # the centre row: from the centre (A) or after it (B)
+        m[:, :, c + 1:, :] = 0                        # every row below the centre
+        self.register_buffer("mask", m)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+class PixelCNN(nn.Module):
+    """p(k) over (h, w) grids of codes in 0…K−1.
+
+    Args:
+        num_codes: K.
+        channels: width of the hidden layers.
+        layers: number of masked "B" layers after the first "A" layer.
+        kernel_size: of the masked convolutions.
+
+    ``forward(codes)`` takes the grids as a float tensor (B, 1, h, w) holding integer codes
+    (the trainer :func:`companion.train.fit` handles float data), and returns an
+    :class:`Output` whose loss is −log p(k) in nats per grid and whose term ``bits_per_code``
+    is the same in bits per position.
+    """
+
+    def __init__(self, num_codes: int, channels: int = 64, layers: int = 4, kernel_size: int = 3) -> None:
+        super().__init__()
+        for name, v in (("num_codes", num_codes), ("channels", channels), ("layers", layers)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"PixelCNN.{name} must be an int ≥ 1, got {v!r}")
+        self.num_codes = num_codes
+        self.embed = nn.Embedding(num_codes, channels)
+        body: list[nn.Module] = [MaskedConv2d(channels, channels, 2 * kernel_size + 1, "A"), nn.ReLU()]
+        for _ in range(layers):
+            body += [MaskedConv2d(channels, channels, kernel_size, "B"), nn.ReLU()]
+        self.body = nn.Sequential(*body)
+        self.head = nn.Conv2d(channels, num_codes, kernel_size=1)
+
+    def _indices(self, codes: torch.Tensor, num_codes: int | None = None, what: str = "codes") -> torch.Tensor:
+        if codes.dim() == 4 and codes.shape[1] == 1:
+            codes = codes[:, 0]
+        if codes.dim() != 3:
+            raise ValueError(f"{type(self).__name__} expects code grids (B, h, w) or (B, 1, h, w), "
+                             f"got {tuple(codes.shape)}")
+        k = codes.long()
+        if codes.is_floating_point() and not torch.equal(k.to(codes.dtype), codes):
+            raise ValueError("code grids must hold whole numbers")
+        n = self.num_codes if num_codes is None else num_codes
+        if k.numel() and (k.min() < 0 or k.max() >= n):
+            raise ValueError(f"{what} must lie in 0…{n - 1}")
+        return k
+
+    def _split(self, grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(codes, condition) from (B, 1, h, w) grids, or from (B, 2, h, w) grids whose second
+        channel holds the conditioning codes (see :func:`stack_condition`)."""
+        if grids.dim() == 4 and grids.shape[1] == 2:
+            return grids[:, 0], grids[:, 1]
+        return grids, None
+
+    def logits(self, codes: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, K, h, w) of p(k_t | k_<t) at every position."""
+        if cond is not None:
+            raise ValueError("this PixelCNN is unconditional: it takes no condition")
+        k = self._indices(codes)
+        h = self.embed(k).permute(0, 3, 1, 2)                                    # (B, C, h, w)
+        return self.head(self.body(h))
+
+    def forward(self, grids: torch.Tensor) -> Output:
+        codes, cond = self._split(grids)
+        k = self._indices(codes)
+        nll = F.cross_entropy(self.logits(k, cond), k, reduction="sum") / len(k)   # nats per grid
+        bits = nll / (k[0].numel() * math.log(2))
+        return Output(loss=nll, terms={"bits_per_code": bits})
+
+    @torch.no_grad()
+    def sample(self, n: int, grid_shape: tuple[int, int], generator: torch.Generator | None = None,
+               temperature: float = 1.0, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Draw ``n`` grids (n, h, w) one position at a time in raster order (ancestral
+        sampling); ``temperature`` < 1 sharpens each softmax, > 1 flattens it."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        h, w = grid_shape
+        device = next(self.parameters()).device
+        k = torch.zeros(n, h, w, dtype=torch.long, device=device)
+        cond = cond.to(device) if cond is not None else None
+        for i in range(h):
+            for j in range(w):
+                p = torch.softmax(self.logits(k, cond)[:, :, i, j] / temperature, dim=1)
+                k[:, i, j] = _multinomial(p, generator).to(device)
+        return k
+
+
+def _multinomial(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One draw per row of ``p`` (B, K); with a generator, drawn on the generator's device."""
+    if generator is not None and generator.device != p.device:
+        p = p.to(generator.device)
+    return torch.multinomial(p, 1, generator=generator)[:, 0]
+
+
+def stack_condition(codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """Grids (B, 2, h, w) float for a conditional prior: the codes (B, h, w) and the
+    conditioning codes (B, h/f, w/f), repeated f times along each axis to the same size."""
+    if codes.dim() != 3 or cond.dim() != 3 or len(codes) != len(cond):
+        raise ValueError(f"expected codes (B, h, w) and cond (B, h', w'), got {tuple(codes.shape)}, {tuple(cond.shape)}")
+    f = codes.shape[1] // cond.shape[1]
+    if f < 1 or codes.shape[1] != f * cond.shape[1] or codes.shape[2] != f * cond.shape[2]:
+        raise ValueError(f"codes {tuple(codes.shape[1:])} must be a whole multiple of cond {tuple(cond.shape[1:])}")
+    up = cond.repeat_interleave(f, dim=1).repeat_interleave(f, dim=2)
+    return torch.stack([codes, up], dim=1).float()

@@ -1,0 +1,172 @@
+r"""The variational autoencoder (Kingma & Welling, 2014).
+
+A probabilistic encoder q_φ(z|x) = N(μ_φ(x), diag σ²_φ(x)), a probabilistic decoder
+p_θ(x|z) (Bernoulli pixels for data in [0, 1], or a Gaussian) and the prior p(z) = N(0, I).
+Training minimises the negative evidence lower bound
+
+    L_VAE = −E_{z∼q_φ(z|x)} log p_θ(x|z) + β · KL(q_φ(z|x) ‖ p(z)),   β = 1 for the VAE,
+
+with one reparameterised sample z = μ + σ ⊙ ε, ε ∼ N(0, I), and the KL in closed form.
+Under the book's reduction convention both terms are nats per example. β > 1 is the β-VAE
+of Higgins et al. (2017). With ``capacity`` set, β·KL is replaced by Burgess et al. (2017)'s
+γ |KL − C| where the target C grows linearly from 0 to ``capacity`` over ``capacity_steps``
+training steps.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.distributions import Bernoulli, Independent, Normal
+
+from companion import losses
+from companion.models.base import Output, choice, positive_int
+from companion.nn import MLP, activation
+
+
+@dataclass
+class VAEConfig:
+    """Hyper-parameters of :class:`VAE`; every field is validated.
+
+    Attributes:
+        image_shape: (C, H, W) of the inputs.
+        latent_size: dimension k of z.
+        hidden: hidden layer sizes of the MLP encoder (mirrored in the decoder).
+        act: activation of the hidden layers.
+        likelihood: ``"bernoulli"`` (inputs must lie in [0, 1]) or ``"gaussian"``.
+        decoder_std: σ of the Gaussian likelihood (ignored for Bernoulli).
+        beta: weight β ≥ 0 of the KL term (1: the VAE; chapter 7 varies it).
+        capacity: None for the β objective; otherwise the final target C_max (nats) of the
+            controlled-capacity objective γ |KL − C|, which then replaces β·KL.
+        gamma: the weight γ of the controlled-capacity objective.
+        capacity_steps: training steps over which C rises linearly from 0 to ``capacity``.
+    """
+
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    latent_size: int = 2
+    hidden: tuple[int, ...] = (512, 256)
+    act: str = "relu"
+    likelihood: str = "bernoulli"
+    decoder_std: float = 0.1
+    beta: float = 1.0
+    capacity: float | None = None
+    gamma: float = 1000.0
+    capacity_steps: int = 10_000
+
+    def __post_init__(self) -> None:
+        self.image_shape, self.hidden = tuple(self.image_shape), tuple(self.hidden)
+        if len(self.image_shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
+                                             for s in self.image_shape):
+            raise ValueError(f"VAEConfig.image_shape must be (C, H, W) of positive ints, got {self.image_shape}")
+        positive_int(self, "latent_size")
+        if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ValueError(f"VAEConfig.hidden must hold positive ints, got {self.hidden}")
+        activation(self.act)
+        choice(self, "likelihood", ("bernoulli", "gaussian"))
+        for name in ("decoder_std", "beta", "gamma") + (("capacity",) if self.capacity is not None else ()):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"VAEConfig.{name} must be a finite number, got {v!r}")
+        if self.decoder_std <= 0:
+            raise ValueError(f"VAEConfig.decoder_std must be > 0, got {self.decoder_std}")
+        for name in ("beta", "gamma", "capacity"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"VAEConfig.{name} must be ≥ 0, got {getattr(self, name)}")
+        positive_int(self, "capacity_steps")
+
+    @property
+    def input_dim(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+
+class VAE(nn.Module):
+    """Gaussian encoder q_φ(z|x), Bernoulli or Gaussian decoder p_θ(x|z), prior N(0, I).
+
+    ``forward(x)`` returns an :class:`Output` with ``terms`` ``recon`` (−log p_θ(x|z) for one
+    sample z) and ``kl`` (KL(q_φ(z|x) ‖ p(z)), closed form), ``loss = recon + β·kl``,
+    ``x_hat`` the decoder's mean and ``z`` the sample. With ``config.capacity`` set,
+    ``loss = recon + γ |kl − C|`` and ``terms`` also holds the current target ``capacity``.
+    """
+
+    config_class = VAEConfig
+
+    def __init__(self, config: VAEConfig | None = None, **kwargs) -> None:
+        super().__init__()
+        if config is None:
+            config = VAEConfig(**kwargs)
+        elif kwargs:
+            raise TypeError("pass either a config or keyword arguments, not both")
+        if not isinstance(config, VAEConfig):
+            raise TypeError(f"VAE needs a VAEConfig, got {type(config).__name__}")
+        self.config = cfg = config
+        # q_φ(z|x): x (B, d) → [μ, log σ²] (B, 2k)
+        self.encoder = MLP(cfg.input_dim, cfg.hidden, 2 * cfg.latent_size, act=cfg.act)
+        # p_θ(x|z): z (B, k) → logits or means (B, d)
+        self.decoder = nn.Sequential(MLP(cfg.latent_size, cfg.hidden[::-1], cfg.input_dim, act=cfg.act),
+                                     nn.Unflatten(1, cfg.image_shape))
+        # Training steps taken (advanced by forward in training mode), for the capacity schedule.
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def current_capacity(self) -> float:
+        """C(t) = capacity · min(1, t / capacity_steps) at the current step t (0 if unused)."""
+        cfg = self.config
+        if cfg.capacity is None:
+            return 0.0
+        return cfg.capacity * min(1.0, self.steps.item() / cfg.capacity_steps)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError("VAE expects a floating-point torch.Tensor")
+        shape = self.config.image_shape
+        if x.dim() != 4 or tuple(x.shape[1:]) != shape:
+            raise ValueError(f"VAE expected input of shape (B, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+        if self.config.likelihood == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
+            raise ValueError("the Bernoulli decoder needs inputs in [0, 1] "
+                             f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")
+
+    def posterior_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ, log σ²) of q_φ(z|x), each (B, k)."""
+        self._check_input(x)
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar.clamp(-30.0, 20.0)
+
+    def encode(self, x: torch.Tensor) -> Independent:
+        """q_φ(z|x) = N(μ, diag σ²) as a distribution over (B, k) with event shape (k,)."""
+        mu, logvar = self.posterior_params(x)
+        return Independent(Normal(mu, (0.5 * logvar).exp()), 1)
+
+    def prior(self, n: int = 1) -> Independent:
+        """p(z) = N(0, I)."""
+        k = self.config.latent_size
+        p = next(self.parameters())
+        return Independent(Normal(torch.zeros(n, k, device=p.device), torch.ones(n, k, device=p.device)), 1)
+
+    def decode(self, z: torch.Tensor) -> Independent:
+        """p_θ(x|z) over images, event shape (C, H, W); ``.mean`` is the expected image."""
+        if z.dim() != 2 or z.shape[1] != self.config.latent_size:
+            raise ValueError(f"expected codes of shape (B, {self.config.latent_size}), got {tuple(z.shape)}")
+        out = self.decoder(z)
+        if self.config.likelihood == "bernoulli":
+            return Independent(Bernoulli(logits=out, validate_args=False), 3)
+        return Independent(Normal(out, self.config.decoder_std), 3)
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
+        mu, logvar = self.posterior_params(x)                     # (B, k) each
+        eps = torch.randn_like(mu)
+        z = mu + (0.5 * logvar).exp() * eps                       # reparameterisation: z = μ + σ ⊙ ε
+        p_x = self.decode(z)
+        recon = -p_x.log_prob(x if target is None else target).mean()   # −log p_θ(x|z), nats/example
+        kl = losses.kl_normal_std_normal(mu, logvar).mean()              # KL(q ‖ p(z)), closed form
+        terms = {"recon": recon, "kl": kl}
+        if self.config.capacity is None:
+            loss = recon + self.config.beta * kl                                  # L_BETA
+        else:
+            c = self.current_capacity()
+            loss = recon + losses.controlled_capacity(kl, c, self.config.gamma)   # recon + γ|KL − C|
+            terms["capacity"] = torch.tensor(c, dtype=kl.dtype, device=kl.device)
+            if self.training and torch.is_grad_enabled():
+                self.steps += 1
+        return Output(loss=loss, terms=terms, x_hat=p_x.mean, z=z)

@@ -1,0 +1,271 @@
+"""``fit``: the one training loop of the book, and safetensors checkpoints.
+
+Every chapter trains its models with :func:`fit`: AdamW on mini-batches, a progress bar
+showing the loss terms, a guard that stops on a NaN or infinite loss, optional validation
+after each epoch, and a :class:`History` of per-epoch means of every term.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from companion import get_device
+from companion.models.base import Output, config_dict, model_device
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; training stopped."""
+
+
+@dataclass
+class History:
+    """Per-epoch means of every loss term, for the training data and (optionally) validation.
+
+    ``train["loss"][e]`` is the mean loss of epoch ``e``; ``val`` has the same keys when a
+    validation set was given; ``tracked`` holds what an ``on_epoch_end`` callback of
+    :func:`fit` returned after each epoch. ``seconds`` is the wall-clock training time.
+    """
+
+    train: dict[str, list[float]] = field(default_factory=dict)
+    val: dict[str, list[float]] = field(default_factory=dict)
+    tracked: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train.get("loss", []))
+
+    def last(self, term: str = "loss", split: str = "train") -> float:
+        """The final epoch's value of ``term`` (``split`` is ``"train"`` or ``"val"``)."""
+        log = {"train": self.train, "val": self.val}.get(split)
+        if log is None:
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        if term not in log or not log[term]:
+            raise KeyError(f"no {split} values for term {term!r}; have {sorted(log)}")
+        return log[term][-1]
+
+    def plot(self, ax=None, terms: list[str] | None = None, **kwargs):
+        """Draw the curves of the loss terms (train solid, validation dashed); keyword
+        arguments go to :func:`companion.viz.plots.plot_history` (``logy``, ``ylabel``)."""
+        from companion.viz.plots import plot_history
+
+        return plot_history(self, ax=ax, terms=terms, **kwargs)
+
+
+def _as_tensor(data, name: str) -> torch.Tensor:
+    if isinstance(data, (tuple, list)) and data and isinstance(data[0], torch.Tensor):
+        data = data[0]  # (x, y): labels are not used by the unsupervised objectives
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor of inputs or an (x, y) pair, got {type(data).__name__}")
+    if not data.is_floating_point():
+        raise TypeError(f"{name} must be floating point, got {data.dtype}")
+    if data.dim() < 2 or len(data) == 0:
+        raise ValueError(f"{name} must have shape (N, ...) with N ≥ 1, got {tuple(data.shape)}")
+    return data
+
+
+def _check_finite(out: Output, epoch: int, step: int) -> None:
+    if not torch.isfinite(out.loss):
+        parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.terms.items())
+        raise TrainingDiverged(
+            f"training diverged at epoch {epoch + 1}, step {step + 1}: loss = {out.loss.item()} "
+            f"({parts or 'no terms'}). Lower the learning rate, check the inputs for NaN/inf, "
+            "or check the loss weights.")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> dict[str, float]:
+    """Mean of the loss and of every term over ``x``, in eval mode, weighted by batch size."""
+    x = _as_tensor(x, "x")
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    sums: dict[str, float] = {}
+    try:
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(device)
+            out = model(xb)
+            for k, v in {"loss": out.loss, **out.terms}.items():
+                sums[k] = sums.get(k, 0.0) + v.item() * len(xb)
+    finally:
+        model.train(was_training)
+    return {k: v / len(x) for k, v in sums.items()}
+
+
+def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: int = 128,
+        seed: int = 0, device: str | torch.device | None = None, val=None,
+        weight_decay: float = 0.0, progress: bool = True,
+        checkpoint: str | Path | None = None,
+        on_epoch_end: Callable[[int, nn.Module], dict[str, float] | None] | None = None) -> History:
+    """Train ``model`` to minimise ``model(x).loss`` with AdamW on shuffled mini-batches.
+
+    Args:
+        model: a model following the book's contract (``forward(x) -> Output``).
+        data: training inputs (N, ...), or an ``(x, y)`` pair whose labels are ignored.
+        epochs: passes over the data (≥ 1).
+        lr: AdamW learning rate (> 0).
+        batch_size: examples per step (≥ 1).
+        seed: seeds the shuffling and any randomness inside the model (noise, sampling).
+        device: where to train (``"auto"``, ``"cpu"``, ``"cuda"``, … as in
+            :func:`companion.get_device`); default: where the model's parameters are. The
+            model stays there; batches are moved there one at a time.
+        val: optional validation inputs, evaluated after each epoch in eval mode.
+        weight_decay: AdamW's decoupled weight decay (default 0: no hidden regulariser).
+        progress: show a ``tqdm`` bar with the loss terms.
+        checkpoint: if given, save the model there (safetensors, atomically) after each epoch.
+        on_epoch_end: called as ``on_epoch_end(epoch, model)`` after each epoch (model in
+            eval mode); numbers in the dict it returns are logged in ``History.tracked``.
+            For measurements over a whole data set, such as a codebook's usage.
+
+    Returns:
+        a :class:`History`.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite.
+    """
+    x = _as_tensor(data, "data")
+    x_val = None if val is None else _as_tensor(val, "val")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be ≥ 0, got {weight_decay!r}")
+    device = get_device(device) if device is not None else model_device(model)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    shuffle = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # randomness inside the model: corruption noise, sampling of z
+    history = History()
+    start = time.perf_counter()
+    bar = _progress(epochs, progress)
+    n = len(x)
+    for epoch in range(epochs):
+        model.train()
+        sums: dict[str, float] = {}
+        order = torch.randperm(n, generator=shuffle)
+        for step, i in enumerate(range(0, n, batch_size)):
+            xb = x[order[i:i + batch_size]].to(device)
+            out = model(xb)
+            _check_finite(out, epoch, step)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            optimizer.step()
+            for k, v in {"loss": out.loss, **out.terms}.items():
+                sums[k] = sums.get(k, 0.0) + v.item() * len(xb)
+        for k, v in sums.items():
+            history.train.setdefault(k, []).append(v / n)
+        if x_val is not None:
+            for k, v in evaluate(model, x_val).items():
+                history.val.setdefault(k, []).append(v)
+        if on_epoch_end is not None:
+            model.eval()
+            with torch.no_grad():
+                tracked = on_epoch_end(epoch, model) or {}
+            model.train()
+            for k, v in tracked.items():
+                history.tracked.setdefault(k, []).append(float(v))
+        if checkpoint is not None:
+            save_checkpoint(model, checkpoint, extra={"epoch": epoch + 1})
+        if bar is not None:
+            shown = {k: f"{v[-1]:.4g}" for k, v in history.train.items()}
+            if x_val is not None:
+                shown["val_loss"] = f"{history.val['loss'][-1]:.4g}"
+            bar.set_postfix(shown)
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="epochs", leave=False)
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+def save_checkpoint(model: nn.Module, path: str | Path, *, extra: dict | None = None) -> Path:
+    """Save the model's weights and config as safetensors, atomically.
+
+    The file is written to a temporary name in the same directory and then renamed, so a
+    crash never leaves a half-written checkpoint behind. The model's class name and config
+    (if it has one) go into the file's metadata, so :func:`load_checkpoint` can rebuild it.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"class": type(model).__name__, "format": "companion-checkpoint-1"}
+    config = getattr(model, "config", None)
+    if config is not None:
+        meta["config"] = json.dumps(config_dict(config))
+    if extra:
+        meta["extra"] = json.dumps(extra)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Module:
+    """Load a checkpoint written by :func:`save_checkpoint`.
+
+    With ``model`` given, its weights are replaced in place and it is returned; otherwise the
+    model is rebuilt from the class name and config stored in the file.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not a valid checkpoint (corrupt, truncated, or not ours), or
+            its weights do not fit ``model``.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise ValueError(f"{path} is not a valid checkpoint (corrupt or truncated file?): {e}") from e
+    if meta.get("format") != "companion-checkpoint-1":
+        raise ValueError(f"{path} is a safetensors file but not a companion checkpoint (no metadata)")
+    if model is None:
+        from companion.models import REGISTRY
+
+        name = meta.get("class")
+        if name not in REGISTRY or "config" not in meta:
+            raise ValueError(f"{path}: cannot rebuild model class {name!r}; pass model=... to load into")
+        cls, config_cls = REGISTRY[name]
+        model = cls(config_cls(**json.loads(meta["config"])))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{path}: weights do not fit {type(model).__name__}: {e}") from e
+    return model
