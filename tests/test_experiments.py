@@ -40,7 +40,8 @@ def test_cli_reproduce_autoencoder_writes_json(tmp_path):
     out = subprocess.run([sys.executable, "-m", "companion", "reproduce", "autoencoder", "--json", str(path)],
                          capture_output=True, text=True, check=True)
     record = json.loads(path.read_text())
-    assert set(record) == {"experiment", "budget", "seconds", "metrics", "reference"}
+    assert set(record) == {"experiment", "budget", "device", "seconds", "metrics", "reference"}
+    assert record["device"] == "cpu"                  # the CLI's default
     m = record["metrics"]
     assert m["ae_test_mse_k2"] < m["pca_test_mse_k2"]
     assert m["ae_test_mse_k16"] < m["pca_test_mse_k16"]
