@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,8 +80,10 @@ def colab_env(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """The companion package as a wheel, built from this checkout."""
-    out = tmp_path_factory.mktemp("wheel")
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, ROOT)
+    out, src = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("src")
+    for name in ("companion", "pyproject.toml", "README.md", "LICENSE"):    # built out of tree: no build/ here
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, src / name)
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, src)
     (whl,) = out.glob("companion-*.whl")
     return whl
 
