@@ -93,6 +93,13 @@ def installed(env: Path) -> dict[str, str]:
     return {_norm(p["name"]): p["version"] for p in listing}
 
 
+def _without_companion(env: Path) -> dict[str, str]:
+    """Uninstall the companion if an earlier test installed it; return what is installed."""
+    if "companion" in installed(env):
+        _run(env / "bin" / "python", "-m", "pip", "uninstall", "-y", "-q", "companion")
+    return installed(env)
+
+
 def test_environment_matches_the_colab_freeze(colab_env):
     pins, have = freeze(), installed(colab_env)
     differ = {n: (have[n], pins[n]) for n in have if n in pins and have[n] != pins[n] and n not in SUBSTITUTED}
@@ -102,6 +109,7 @@ def test_environment_matches_the_colab_freeze(colab_env):
 
 def test_installing_the_companion_changes_no_colab_package(colab_env, wheel, tmp_path):
     """pip's own dry run: what would it install? Only packages Colab does not have."""
+    _without_companion(colab_env)
     report = tmp_path / "report.json"
     _run(colab_env / "bin" / "python", "-m", "pip", "install", "--dry-run", "--quiet", "--report", report, wheel)
     would = {_norm(i["metadata"]["name"]): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
@@ -130,10 +138,7 @@ def test_colab_edition_runs_top_to_bottom_in_the_colab_environment(colab_env, wh
     """Restart & Run All of the chapter's Colab edition, as a reader would: the first cell
     installs the companion (here from the wheel, through COMPANION_WHEEL), then everything
     runs, and the explorers are live ipywidgets 7 widgets whose sliders redraw."""
-    before = installed(colab_env)
-    if "companion" in before:
-        _run(colab_env / "bin" / "python", "-m", "pip", "uninstall", "-y", "-q", "companion")
-        before = installed(colab_env)
+    before = _without_companion(colab_env)
     notebook = ROOT / "chapters" / f"{chapter}.ipynb"
     runner = tmp_path / "run.py"
     runner.write_text(f'''
