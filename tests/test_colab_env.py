@@ -2,7 +2,8 @@
 Colab's own package freeze, check that the install changes none of those packages, and run
 the Colab editions of chapters 1 and 6 there with live widgets under ipywidgets 7.7.1.
 
-The freeze is ``../shared/reference/colab-gpu-pip-freeze.txt`` (Colab's published list); the
+The freeze is ``tests/data/colab-gpu-pip-freeze.txt`` (Colab's published list, a copy of the
+project's ``../shared/reference/``); the
 packages that matter here are installed at its versions. What this machine cannot copy is
 substituted, and said so: its Python (3.11; Colab has 3.13), PyTorch's CPU build 2.13.0 from
 this machine's disk (Colab has 2.11.0+cu128, whose CUDA build is several GB), and, because
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FREEZE = ROOT.parent / "shared" / "reference" / "colab-gpu-pip-freeze.txt"
+FREEZE = ROOT / "tests" / "data" / "colab-gpu-pip-freeze.txt"      # a copy of ../shared/reference/
 ENV = ROOT / ".venv-colab"
 PY = ENV / "bin" / "python"
 TORCH = "torch==2.13.0"          # CPU build from this machine's disk, in place of Colab's CUDA build
@@ -36,7 +37,7 @@ PACKAGES = ["pip", "numpy", "scipy", "matplotlib", "scikit-learn", "tqdm", "safe
 SUBSTITUTED = {"torch": "CPU build 2.13.0 instead of 2.11.0+cu128",
                "setuptools": "torch 2.13 requires setuptools>=77.0.3; Colab has 75.2.0 under torch 2.11"}
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not FREEZE.is_file(), reason="no Colab freeze at ../shared")]
+pytestmark = pytest.mark.slow
 
 
 def _norm(name: str) -> str:

@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-FREEZE = ROOT.parent / "shared" / "reference" / "colab-gpu-pip-freeze.txt"
+FREEZE = ROOT / "tests" / "data" / "colab-gpu-pip-freeze.txt"      # a copy of ../shared/reference/
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
@@ -23,7 +23,6 @@ def _norm(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@pytest.mark.skipif(not FREEZE.is_file(), reason="no Colab freeze at ../shared")
 def test_every_dependency_floor_accepts_what_colab_has():
     colab = {_norm(m[1]): m[2] for line in FREEZE.read_text().splitlines()
              if (m := re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line.strip()))}
@@ -32,6 +31,13 @@ def test_every_dependency_floor_accepts_what_colab_has():
         have = colab.get(_norm(req.name))
         assert have is not None, f"{req.name} is not on Colab: installing it is fine, but say so here"
         assert req.specifier.contains(Version(have), prereleases=True), f"{spec} rejects Colab's {req.name} {have}"
+
+
+def test_the_freeze_copy_is_current():
+    """tests/data holds a copy of the project's reference freeze, so a clone alone can run the tests."""
+    shared = ROOT.parent / "shared" / "reference" / FREEZE.name
+    if shared.is_file():
+        assert FREEZE.read_text() == shared.read_text(), "copy ../shared/reference/ again"
 
 
 def test_no_dependency_for_one_data_file():
