@@ -15,16 +15,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from colab_freeze import freeze
+from packaging.utils import canonicalize_name as _norm
 
 ROOT = Path(__file__).resolve().parents[1]
-FREEZE = ROOT / "tests" / "data" / "colab-gpu-pip-freeze.txt"      # a copy of ../shared/reference/
 ENV = ROOT / ".venv-colab"
 PY = ENV / "bin" / "python"
 TORCH = "torch==2.13.0"          # CPU build from this machine's disk, in place of Colab's CUDA build
@@ -38,19 +38,6 @@ SUBSTITUTED = {"torch": "CPU build 2.13.0 instead of 2.11.0+cu128",
                "setuptools": "torch 2.13 requires setuptools>=77.0.3; Colab has 75.2.0 under torch 2.11"}
 
 pytestmark = pytest.mark.slow
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def freeze() -> dict[str, str]:
-    """{normalised name: version} of every package Colab preinstalls."""
-    pins = {}
-    for line in FREEZE.read_text().splitlines():
-        if m := re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line.strip()):
-            pins[_norm(m[1])] = m[2]
-    return pins
 
 
 def _run(*cmd, **kw):

@@ -3,7 +3,6 @@ the licenses are there, and the site's build and publishing re-execute only what
 from __future__ import annotations
 
 import importlib.util
-import re
 import shutil
 import sys
 import tomllib
@@ -11,21 +10,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from colab_freeze import FREEZE, freeze
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name as _norm
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-FREEZE = ROOT / "tests" / "data" / "colab-gpu-pip-freeze.txt"      # a copy of ../shared/reference/
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def _norm(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def test_every_dependency_floor_accepts_what_colab_has():
-    colab = {_norm(m[1]): m[2] for line in FREEZE.read_text().splitlines()
-             if (m := re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line.strip()))}
+    colab = freeze()
     for spec in PYPROJECT["project"]["dependencies"]:
         req = Requirement(spec)
         have = colab.get(_norm(req.name))
