@@ -11,7 +11,7 @@ code that runs. Submodules, from the bottom of the dependency graph up:
 - :mod:`companion.metrics`   evaluation (reconstruction error, subspace angles, probes)
 - :mod:`companion.viz`       plots and latent-space widgets
 - :mod:`companion.exercises` checkers for the chapters' exercises
-- :mod:`companion.experiments` the registry behind ``python -m companion reproduce``
+- :mod:`companion.experiments` each chapter's experiment (budgets, ``run``, references, claims) and the registry behind ``python -m companion reproduce``
 """
 from __future__ import annotations
 

@@ -2,7 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+
+
+def _writable(path: str) -> str | None:
+    """Why ``path`` cannot be written, or None when it can (checked before training starts)."""
+    p = Path(path)
+    if p.is_dir():
+        return f"{path} is a folder"
+    parent = next((q for q in (p.parent, *p.parent.parents) if q.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        return f"cannot write {path}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,31 +25,38 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list the registered experiments")
     rep = sub.add_parser("reproduce", help="train and evaluate one experiment")
     rep.add_argument("name")
-    rep.add_argument("--budget", choices=["quick", "full"], default="quick")
+    rep.add_argument("--budget", choices=["quick", "full", "smoke"], default="quick",
+                     help="quick: what the chapter runs (default); full: closer to the papers; smoke: seconds, "
+                          "checks the plumbing only")
     rep.add_argument("--json", metavar="PATH", help="also write the metrics as JSON to PATH")
-    rep.add_argument("--seed", type=int, default=0, help="seed for numpy/torch (default 0)")
+    rep.add_argument("--seed", type=int, default=0, help="seed of the whole run (default 0)")
     rep.add_argument("--device", default="cpu", metavar="auto|cpu|cuda",
                      help="where to train and evaluate: auto (a GPU when there is one), cpu (default), "
                           "cuda or cuda:N")
     args = parser.parse_args(argv)
 
-    from companion import experiments, get_device, seed_everything
+    from companion import experiments, get_device
 
     if args.command == "list":
-        for name, exp in sorted(experiments.EXPERIMENTS.items()):
-            print(f"{name:<16} {exp.description}")
+        for name, module in sorted(experiments.EXPERIMENTS.items()):
+            print(f"{name:<12} {module.describe(module.BUDGETS['quick'])}")
         return 0
     if args.name not in experiments.EXPERIMENTS:
         print(f"error: unknown experiment {args.name!r}; available: "
               f"{', '.join(sorted(experiments.EXPERIMENTS))}", file=sys.stderr)
+        return 2
+    if args.seed < 0:
+        print(f"error: --seed must be a non-negative integer, got {args.seed}", file=sys.stderr)
+        return 2
+    if args.json and (why := _writable(args.json)):
+        print(f"error: --json: {why}", file=sys.stderr)
         return 2
     try:
         device = get_device(args.device)
     except (ValueError, TypeError) as e:
         print(f"error: --device: {e}", file=sys.stderr)
         return 2
-    seed_everything(args.seed)
-    record = experiments.reproduce(args.name, args.budget, json_path=args.json, device=device)
+    record = experiments.reproduce(args.name, args.budget, json_path=args.json, seed=args.seed, device=device)
     print(experiments.format_table(record))
     if args.json:
         print(f"wrote {args.json}")

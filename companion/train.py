@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from companion import get_device
 from companion.models.base import Output, config_dict, model_device
@@ -61,16 +62,24 @@ class History:
         return plot_history(self, ax=ax, terms=terms, **kwargs)
 
 
-def _as_tensor(data, name: str) -> torch.Tensor:
-    if isinstance(data, (tuple, list)) and data and isinstance(data[0], torch.Tensor):
-        data = data[0]  # (x, y): labels are not used by the unsupervised objectives
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(f"{name} must be a tensor of inputs or an (x, y) pair, got {type(data).__name__}")
-    if not data.is_floating_point():
-        raise TypeError(f"{name} must be floating point, got {data.dtype}")
-    if data.dim() < 2 or len(data) == 0:
-        raise ValueError(f"{name} must have shape (N, ...) with N ≥ 1, got {tuple(data.shape)}")
-    return data
+def _as_tensors(data, name: str) -> tuple[torch.Tensor, ...]:
+    """The tensors of ``data`` (a tensor, a tuple or list of tensors, or a ``TensorDataset``),
+    each (N, ...) with the same N ≥ 1: a batch is one slice of each, passed as ``model(*batch)``."""
+    if isinstance(data, TensorDataset):
+        tensors = tuple(data.tensors)
+    elif isinstance(data, torch.Tensor):
+        tensors = (data,)
+    elif isinstance(data, (tuple, list)) and data and all(isinstance(t, torch.Tensor) for t in data):
+        tensors = tuple(data)
+    else:
+        raise TypeError(f"{name} must be a tensor, a tuple of tensors or a TensorDataset, got {type(data).__name__}")
+    for i, t in enumerate(tensors):
+        if t.dim() < 1 or len(t) == 0:
+            raise ValueError(f"{name}[{i}] must have shape (N, ...) with N ≥ 1, got {tuple(t.shape)}")
+        if len(t) != len(tensors[0]):
+            raise ValueError(f"the tensors of {name} must have the same length, got "
+                             f"{[len(u) for u in tensors]}")
+    return tensors
 
 
 def _check_finite(out: Output, epoch: int, step: int) -> None:
@@ -83,22 +92,26 @@ def _check_finite(out: Output, epoch: int, step: int) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> dict[str, float]:
-    """Mean of the loss and of every term over ``x``, in eval mode, weighted by batch size."""
-    x = _as_tensor(x, "x")
+def evaluate(model: nn.Module, data, *, batch_size: int = 1000) -> dict[str, float]:
+    """Mean of the loss, of every term and of every statistic over ``data`` (as :func:`fit`
+    takes it), in eval mode, weighted by batch size."""
+    tensors = _as_tensors(data, "data")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     was_training = model.training
     model.eval()
     device = model_device(model)
+    n = len(tensors[0])
     sums: dict[str, float] = {}
     try:
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size].to(device)
-            out = model(xb)
-            for k, v in {"loss": out.loss, **out.terms}.items():
-                sums[k] = sums.get(k, 0.0) + v.item() * len(xb)
+        for i in range(0, n, batch_size):
+            batch = [t[i:i + batch_size].to(device) for t in tensors]
+            out = model(*batch)
+            for k, v in out.logged().items():
+                sums[k] = sums.get(k, 0.0) + v.item() * len(batch[0])
     finally:
         model.train(was_training)
-    return {k: v / len(x) for k, v in sums.items()}
+    return {k: v / n for k, v in sums.items()}
 
 
 def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: int = 128,
@@ -110,7 +123,9 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
 
     Args:
         model: a model following the book's contract (``forward(x) -> Output``).
-        data: training inputs (N, ...), or an ``(x, y)`` pair whose labels are ignored.
+        data: the training data: a tensor (N, ...), a tuple of tensors of the same length N,
+            or a ``TensorDataset``; each mini-batch (one slice of each tensor) is passed as
+            ``model(*batch)``, e.g. ``(x_noisy, x_clean)`` for ``Autoencoder.forward(x, target)``.
         epochs: passes over the data (≥ 1).
         lr: AdamW learning rate (> 0).
         batch_size: examples per step (≥ 1).
@@ -118,7 +133,8 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
         device: where to train (``"auto"``, ``"cpu"``, ``"cuda"``, … as in
             :func:`companion.get_device`); default: where the model's parameters are. The
             model stays there; batches are moved there one at a time.
-        val: optional validation inputs, evaluated after each epoch in eval mode.
+        val: optional validation data (same forms as ``data``), evaluated after each epoch in
+            eval mode.
         weight_decay: AdamW's decoupled weight decay (default 0: no hidden regulariser).
         progress: show a ``tqdm`` bar with the loss terms.
         checkpoint: if given, save the model there (safetensors, atomically) after each epoch.
@@ -132,8 +148,8 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
     Raises:
         TrainingDiverged: the loss became NaN or infinite.
     """
-    x = _as_tensor(data, "data")
-    x_val = None if val is None else _as_tensor(val, "val")
+    tensors = _as_tensors(data, "data")
+    x_val = None if val is None else _as_tensors(val, "val")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -153,20 +169,21 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
     history = History()
     start = time.perf_counter()
     bar = _progress(epochs, progress)
-    n = len(x)
+    n = len(tensors[0])
     for epoch in range(epochs):
         model.train()
         sums: dict[str, float] = {}
         order = torch.randperm(n, generator=shuffle)
         for step, i in enumerate(range(0, n, batch_size)):
-            xb = x[order[i:i + batch_size]].to(device)
-            out = model(xb)
+            idx = order[i:i + batch_size]
+            batch = [t[idx].to(device) for t in tensors]
+            out = model(*batch)
             _check_finite(out, epoch, step)
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             optimizer.step()
-            for k, v in {"loss": out.loss, **out.terms}.items():
-                sums[k] = sums.get(k, 0.0) + v.item() * len(xb)
+            for k, v in out.logged().items():
+                sums[k] = sums.get(k, 0.0) + v.item() * len(idx)
         for k, v in sums.items():
             history.train.setdefault(k, []).append(v / n)
         if x_val is not None:

@@ -57,7 +57,7 @@ def test_capacity_schedule_rises_linearly_then_holds():
     seen = []
     for _ in range(6):
         out = m(x)
-        seen.append(out.terms["capacity"].item())
+        seen.append(out.stats["capacity"].item())
         assert torch.allclose(out.loss, out.terms["recon"] + 100.0 * (out.terms["kl"] - seen[-1]).abs())
         out.loss.backward()
     assert seen == pytest.approx([0.0, 2.5, 5.0, 7.5, 10.0, 10.0])

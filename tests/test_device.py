@@ -14,7 +14,6 @@ import pytest
 import torch
 
 import companion
-from companion import experiments as exp
 from companion import metrics
 from companion.data import DSprites
 from companion.data.sequences import Sequences
@@ -98,31 +97,31 @@ HELPERS = {
     "latent_map (live)": (AE2, lambda m: latent_map(m.decode, steps=2, mode="live")),
     "PixelCNN.sample (CPU condition-free)": (lambda: PixelCNN(8, channels=8, layers=2),
                                              lambda m: m.sample(2, (3, 3), generator=torch.Generator().manual_seed(0))),
-    "experiments.code_grids": (lambda: VQVAE(VQVAEConfig(num_codes=8, code_dim=4, channels=(4, 8))),
-                               lambda m: exp.code_grids(m, images())),
-    "experiments.level_codes": (lambda: VQVAE2(VQVAE2Config(channels=(4, 8), code_dim=4, num_codes_top=8,
+    "metrics.code_grids": (lambda: VQVAE(VQVAEConfig(num_codes=8, code_dim=4, channels=(4, 8))),
+                               lambda m: metrics.code_grids(m, images())),
+    "metrics.level_codes": (lambda: VQVAE2(VQVAE2Config(channels=(4, 8), code_dim=4, num_codes_top=8,
                                                             num_codes_bottom=8)),
-                                lambda m: exp.level_codes(m, images(shape=(1, 32, 32)))),
-    "experiments.jumpy_errors": (lambda: TDVAE(TDVAEConfig(belief_size=8, z_size=2, hidden=8)),
-                                 lambda m: exp.jumpy_errors(m, frames(), 1, (1, 2), mean_frame=torch.zeros(1, 28, 28),
+                                lambda m: metrics.level_codes(m, images(shape=(1, 32, 32)))),
+    "metrics.jumpy_errors": (lambda: TDVAE(TDVAEConfig(belief_size=8, z_size=2, hidden=8)),
+                                 lambda m: metrics.jumpy_errors(m, frames(), 1, (1, 2), mean_frame=torch.zeros(1, 28, 28),
                                                             samples=2)),
-    "experiments.belief_probe": (lambda: TDVAE(TDVAEConfig(belief_size=8, z_size=2, hidden=8)),
-                                 lambda m: exp.belief_probe(m, seqs(), seqs(), {"p": lambda s: s.position})),
-    "experiments.swap_agreement": (lambda: VQVAE2(VQVAE2Config(channels=(4, 8), code_dim=4, num_codes_top=8,
+    "metrics.belief_probe": (lambda: TDVAE(TDVAEConfig(belief_size=8, z_size=2, hidden=8)),
+                                 lambda m: metrics.belief_probe(m, seqs(), seqs(), {"p": lambda s: s.position})),
+    "metrics.swap_agreement": (lambda: VQVAE2(VQVAE2Config(channels=(4, 8), code_dim=4, num_codes_top=8,
                                                                num_codes_bottom=8)),
-                                   lambda m: exp.swap_agreement(m, images(4, (1, 32, 32)), torch.zeros(4, dtype=torch.long),
+                                   lambda m: metrics.swap_agreement(m, images(4, (1, 32, 32)), torch.zeros(4, dtype=torch.long),
                                                                 lambda im: torch.zeros(len(im)))),
-    "experiments.sample_vq_vae2": (lambda: VQVAE2(VQVAE2Config(channels=(4, 8), code_dim=4, num_codes_top=8,
+    "VQVAE2.sample": (lambda: VQVAE2(VQVAE2Config(channels=(4, 8), code_dim=4, num_codes_top=8,
                                                                num_codes_bottom=8)),
-                                   lambda m: exp.sample_vq_vae2(m, PixelSNAIL(8, (4, 4), channels=8, blocks=1, heads=2),
-                                                                PixelSNAIL(8, (8, 8), channels=8, blocks=1, heads=2,
-                                                                           cond_codes=8), 2,
-                                                                top=torch.zeros(2, 4, 4, dtype=torch.long))),
-    "experiments.dsprites_report": (lambda: VAE(VAEConfig(image_shape=(1, 32, 32), latent_size=2, hidden=(8,))),
-                                    lambda m: exp.dsprites_report(m, DSprites(32), torch.rand(4, 1, 32, 32),
+                                   lambda m: m.sample(PixelSNAIL(8, (4, 4), channels=8, blocks=1, heads=2),
+                                                     PixelSNAIL(8, (8, 8), channels=8, blocks=1, heads=2,
+                                                                cond_codes=8), 2,
+                                                     top=torch.zeros(2, 4, 4, dtype=torch.long))),
+    "metrics.dsprites_report": (lambda: VAE(VAEConfig(image_shape=(1, 32, 32), latent_size=2, hidden=(8,))),
+                                    lambda m: metrics.dsprites_report(m, DSprites(32), torch.rand(4, 1, 32, 32),
                                                                   points=20, mig_samples=50)),
-    "experiments.corruption_curve": (AE2, lambda m: exp.corruption_curve({"ae": m}, images(), [0.5])),
-    "SparseAutoencoder via experiments' probe path": (lambda: SparseAutoencoder(code_size=8),
+    "metrics.corruption_curve": (AE2, lambda m: metrics.corruption_curve({"ae": m}, images(), [0.5])),
+    "SparseAutoencoder via encode_all": (lambda: SparseAutoencoder(code_size=8),
                                                       lambda m: metrics.encode_all(m, images())),
 }
 

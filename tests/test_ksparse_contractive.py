@@ -4,7 +4,7 @@ import torch
 
 import companion
 from companion import losses
-from companion.experiments import dead_units
+from companion.metrics import dead_units
 from companion.metrics import encoder_jacobian, jacobian_norms, jacobian_singular_values
 from companion.models import (ContractiveAutoencoder, ContractiveAutoencoderConfig, KSparseAutoencoder,
                               KSparseAutoencoderConfig, topk_sparsify)

@@ -215,8 +215,9 @@ def test_learns_the_oscillator_and_reloads(tmp_path):
     assert torch.allclose(m2.beliefs(s.frames[:3]), m.beliefs(s.frames[:3]))
 
 
-def test_experiment_helpers():
-    from companion.experiments import belief_probe, circle, jumpy_errors
+def test_sequence_metrics():
+    from companion.data.sequences import circle
+    from companion.metrics import belief_probe, jumpy_errors
 
     m = _model().eval()
     train = moving_digits(*_digits(), length=7, n=30, seed=0)

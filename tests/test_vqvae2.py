@@ -18,8 +18,8 @@ def test_output_contract_and_shapes(codebook, top_weight):
     m = _model(codebook=codebook, top_weight=top_weight)
     x = torch.rand(3, 1, 32, 32)
     out = m(x)
-    assert set(out.terms) == {"recon", "recon_top", "vq_top", "vq_bottom", "commitment_top", "commitment_bottom",
-                              "perplexity_top", "perplexity_bottom"}
+    assert set(out.terms) == {"recon", "recon_top", "vq_top", "vq_bottom", "commitment_top", "commitment_bottom"}
+    assert set(out.stats) == {"perplexity_top", "perplexity_bottom"}
     t = out.terms
     expected = t["recon"] + top_weight * t["recon_top"] + 0.25 * (t["commitment_top"] + t["commitment_bottom"])
     if codebook == "loss":
@@ -88,7 +88,9 @@ def test_decode_rejects_bad_codes():
 
 
 def test_level_codes_swap_agreement_and_ancestral_sampling():
-    from companion.experiments import level_codes, sample_vq_vae2, swap_agreement, train_level_priors
+    from companion.metrics import level_codes, swap_agreement
+    from companion.models import PixelSNAIL, stack_condition
+    from companion.train import fit
 
     m = _model().eval()
     x = torch.rand(12, 1, 32, 32)
@@ -98,15 +100,18 @@ def test_level_codes_swap_agreement_and_ancestral_sampling():
     y = torch.arange(12) % 3
     by_top = swap_agreement(m, x, y, lambda imgs: y.numpy())         # a "classifier" that always answers y
     assert by_top["follows_top"] == 1.0
-    top, bottom, h_top, h_bottom = train_level_priors(codes, 8, 16, channels=8, blocks=2, heads=2, epochs=1,
-                                                      batch_size=6)
+    top = PixelSNAIL(8, (4, 4), channels=8, blocks=2, heads=2)
+    bottom = PixelSNAIL(16, (8, 8), channels=8, blocks=2, heads=2, cond_codes=8)
+    h_top = fit(top, codes.top[:, None].float(), epochs=1, batch_size=6, progress=False)
+    h_bottom = fit(bottom, stack_condition(codes.bottom, codes.top), epochs=1, batch_size=6, progress=False)
     assert bottom.cond_codes == 8 and h_top.epochs == h_bottom.epochs == 1
+    top.eval(), bottom.eval()
     g = torch.Generator().manual_seed(0)
-    images, drawn = sample_vq_vae2(m, top, bottom, 3, generator=g)
+    images, drawn = m.sample(top, bottom, 3, generator=g)
     assert images.shape == (3, 1, 32, 32) and drawn.top.shape == (3, 4, 4) and drawn.bottom.shape == (3, 8, 8)
-    again, _ = sample_vq_vae2(m, top, bottom, 3, generator=torch.Generator().manual_seed(0))
+    again, _ = m.sample(top, bottom, 3, generator=torch.Generator().manual_seed(0))
     assert torch.equal(images, again)                                  # seeded
-    fixed, held = sample_vq_vae2(m, top, bottom, 3, top=codes.top[:3], generator=g)
+    fixed, held = m.sample(top, bottom, 3, top=codes.top[:3], generator=g)
     assert torch.equal(held.top, codes.top[:3])                        # the given top level is kept
     with pytest.raises(ValueError, match="top grids"):
-        sample_vq_vae2(m, top, bottom, 2, top=codes.top[:3])
+        m.sample(top, bottom, 2, top=codes.top[:3])

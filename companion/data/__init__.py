@@ -38,7 +38,7 @@ import torch
 from companion.data.dsprites import DSprites
 from companion.data.idx import read_idx, write_idx
 
-__all__ = ["DATASETS", "DSprites", "Split", "load", "pad_to", "read_idx", "write_idx", "describe"]
+__all__ = ["DATASETS", "DSprites", "Split", "load", "load_first", "pad_to", "read_idx", "write_idx", "describe"]
 
 
 class Split(NamedTuple):
@@ -130,6 +130,36 @@ def load(name: str, split: str = "train", *, seed: int = 0, root: str | Path | N
     else:
         x, y = _idx_arrays(name, split, root, download)
     return Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y)))
+
+
+def load_first(names=("mnist",), *, fallback: str = "mnist-5k", n_train: int | None = None,
+               n_test: int | None = None) -> tuple[Split, Split]:
+    """(train, test) of the first data set in ``names`` whose files are on this machine, else of
+    ``fallback`` (saying so when ``names`` did not start with it); each split cut to its first
+    ``n_train`` / ``n_test`` examples when given. For budgets that ask for full MNIST where it
+    is present and run on the shipped digits anywhere."""
+    if isinstance(names, str):
+        names = (names,)
+    for name in names:
+        try:
+            train, test = load(name, "train"), load(name, "test")
+            break
+        except DatasetUnavailable:
+            continue
+    else:
+        if tuple(names) != (fallback,):
+            print(f"none of {', '.join(names)} is on this machine: using {fallback}")
+        train, test = load(fallback, "train"), load(fallback, "test")
+    for n, label in ((n_train, "n_train"), (n_test, "n_test")):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"{label} must be a positive int or None, got {n!r}")
+    def cut(s: Split, n: int | None) -> Split:          # a random subset (the files may be sorted by class)
+        if n is None or n >= len(s.x):
+            return s
+        keep = torch.randperm(len(s.x), generator=torch.Generator().manual_seed(0))[:n]
+        return Split(s.x[keep], s.y[keep])
+
+    return cut(train, n_train), cut(test, n_test)
 
 
 def pad_to(x: torch.Tensor, size: int) -> torch.Tensor:

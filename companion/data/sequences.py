@@ -111,3 +111,10 @@ def dot_position(frames: torch.Tensor) -> torch.Tensor:
     size = frames.shape[-1]
     centre = (frames * torch.arange(size, dtype=frames.dtype)).sum(-1) / frames.sum(-1).clamp_min(1e-12)
     return centre / (size - 1) * 2 - 1
+
+
+def circle(seqs: Sequences, width: int = 28) -> torch.Tensor:
+    """The wrapped horizontal shift of moving digits as a point on the unit circle (N, T, 2):
+    a linear probe cannot follow the jump from W−1 back to 0, but it can follow (cos, sin)."""
+    angle = 2 * torch.pi * seqs.position / width
+    return torch.stack([angle.cos(), angle.sin()], dim=-1)

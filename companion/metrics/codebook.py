@@ -28,3 +28,49 @@ def codebook_usage(model, x: torch.Tensor, *, batch_size: int = 1000) -> dict[st
     ``used_fraction`` (share of the K codes chosen at least once) over the data ``x``."""
     counts = code_counts(model, x, batch_size=batch_size)
     return {"perplexity": perplexity(counts).item(), "used_fraction": (counts > 0).float().mean().item()}
+
+
+@torch.no_grad()
+def code_grids(model, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
+    """The code grid of every image under a VQ-VAE, (N, h, w) int64, on the CPU (what
+    ``model.decode`` takes and a :class:`PixelCNN` prior trains on)."""
+    was_training = model.training
+    model.eval()
+    try:
+        device = model_device(model)
+        grids = torch.cat([model.encode(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+    return grids
+
+
+@torch.no_grad()
+def level_codes(model, x: torch.Tensor, *, batch_size: int = 1000):
+    """Both code grids of every image under a :class:`VQVAE2`, as ``Codes(top, bottom)`` on the CPU."""
+    from companion.models.vqvae2 import Codes
+
+    was_training = model.training
+    model.eval()
+    try:
+        device = model_device(model)
+        parts = [model.encode(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return Codes(torch.cat([p.top.cpu() for p in parts]), torch.cat([p.bottom.cpu() for p in parts]))
+
+
+def swap_agreement(model, x: torch.Tensor, y: torch.Tensor, classify, *, seed: int = 0) -> dict[str, float]:
+    """Decode the top codes of each image with the bottom codes of another (a fixed random
+    pairing) under a :class:`VQVAE2` and classify the result: the share that takes the top
+    image's label, and the bottom image's (``classify(images) -> labels``, e.g. a
+    :func:`linear_probe` on pixels)."""
+    import numpy as np
+
+    codes = level_codes(model, x)
+    other = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        device = model_device(model)
+        swapped = model.decode(codes.top.to(device), codes.bottom[other].to(device)).cpu()
+    labels = np.asarray(classify(swapped))
+    return {"follows_top": float((labels == y.numpy()).mean()),
+            "follows_bottom": float((labels == y[other].numpy()).mean())}

@@ -59,3 +59,21 @@ def encode_all(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> 
     finally:
         model.train(was_training)
     return torch.cat(codes)
+
+
+def corruption_curve(models: dict, x_test: torch.Tensor, levels, *, kind: str = "masking",
+                     seed: int = 0) -> dict[str, list[float]]:
+    """Held-out squared error per image against the *clean* digits, for inputs corrupted at
+    each level: for each model (its reconstruction of x̃) and for x̃ itself (``"input"``).
+
+    The same corrupted copies (fixed by ``seed``) are given to every model.
+    """
+    from companion.data.corrupt import corrupt
+
+    out = {"input": [], **{name: [] for name in models}}
+    for i, level in enumerate(levels):
+        x_tilde = corrupt(x_test, kind, level, generator=torch.Generator().manual_seed(seed + i))
+        out["input"].append(((x_tilde - x_test) ** 2).flatten(1).sum(1).mean().item())
+        for name, model in models.items():
+            out[name].append(reconstruction_error(model, x_tilde, target=x_test))
+    return out

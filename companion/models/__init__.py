@@ -4,14 +4,14 @@
 rebuild a model from its saved config (:func:`companion.train.load_checkpoint`).
 """
 from companion.models.autoencoder import Autoencoder, AutoencoderConfig
-from companion.models.base import Output
+from companion.models.base import Model, Output
 from companion.models.contractive import ContractiveAutoencoder, ContractiveAutoencoderConfig
 from companion.models.denoising import DenoisingAutoencoder, DenoisingAutoencoderConfig
 from companion.models.ksparse import KSparseAutoencoder, KSparseAutoencoderConfig, topk_sparsify
-from companion.models.pca import PCA
+from companion.models.pca import PCA, PCAConfig
 from companion.models.sparse import SparseAutoencoder, SparseAutoencoderConfig
-from companion.models.pixelcnn import MaskedConv2d, PixelCNN, stack_condition
-from companion.models.pixelsnail import PixelSNAIL
+from companion.models.pixelcnn import MaskedConv2d, PixelCNN, PixelCNNConfig, stack_condition
+from companion.models.pixelsnail import PixelSNAIL, PixelSNAILConfig
 from companion.models.vae import VAE, VAEConfig
 from companion.models.vq import VQVAE, VectorQuantizer, VQVAEConfig, nearest_code
 from companion.models.vqvae2 import VQVAE2, VQVAE2Config
@@ -27,9 +27,12 @@ REGISTRY = {
     "VQVAE": (VQVAE, VQVAEConfig),
     "VQVAE2": (VQVAE2, VQVAE2Config),
     "TDVAE": (TDVAE, TDVAEConfig),
+    "PCA": (PCA, PCAConfig),
+    "PixelCNN": (PixelCNN, PixelCNNConfig),
+    "PixelSNAIL": (PixelSNAIL, PixelSNAILConfig),
 }
 
-__all__ = ["REGISTRY", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
+__all__ = ["REGISTRY", "Model", "PCAConfig", "PixelCNNConfig", "PixelSNAILConfig", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
            "DenoisingAutoencoder", "KSparseAutoencoder",
            "KSparseAutoencoderConfig", "topk_sparsify",
            "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig",

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from companion import losses
-from companion.models.base import Output, choice, positive_int
+from companion.models.base import Model, Output, choice, positive_int
 from companion.nn import MLP, ConvDecoder, ConvEncoder, activation
 
 
@@ -83,7 +83,7 @@ class AutoencoderConfig:
         return c * h * w
 
 
-class Autoencoder(nn.Module):
+class Autoencoder(Model):
     """Deterministic autoencoder: encoder g_φ, decoder f_θ, reconstruction loss L_AE.
 
     ``forward(x)`` takes images (B, C, H, W) and returns an :class:`Output` with
@@ -93,15 +93,8 @@ class Autoencoder(nn.Module):
     config_class = AutoencoderConfig
 
     def __init__(self, config: AutoencoderConfig | None = None, **kwargs) -> None:
-        super().__init__()
-        if config is None:
-            config = self.config_class(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either a config or keyword arguments, not both")
-        if not isinstance(config, self.config_class):
-            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
-                            f"got {type(config).__name__}")
-        self.config = cfg = config
+        super().__init__(config, **kwargs)
+        cfg = self.config
         act = "identity" if cfg.linear else cfg.act
         if cfg.architecture == "mlp":
             # g_φ: x (B, d) → z (B, k);  f_θ: z (B, k) → x' (B, d)
@@ -114,19 +107,9 @@ class Autoencoder(nn.Module):
             self.decoder = ConvDecoder(cfg.code_size, cfg.image_shape, cfg.hidden[::-1], act=act)
         self.out_act = nn.Sigmoid() if cfg.loss == "bce" else activation(cfg.out_act)
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"expected a floating-point tensor, got {x.dtype}")
-        shape = self.config.image_shape
-        if x.dim() != 4 or tuple(x.shape[1:]) != shape:
-            raise ValueError(f"{type(self).__name__} expected input of shape (B, {', '.join(map(str, shape))}), "
-                             f"got {tuple(x.shape)}")
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """z = g_φ(x): (B, C, H, W) → (B, code_size)."""
-        self._check_input(x)
+        self.check_images(x)
         return self.encoder(x)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:

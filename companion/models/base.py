@@ -18,23 +18,81 @@ class Output:
     Attributes:
         loss: scalar tensor to minimise (nats per example under the reduction convention
             of :mod:`companion.losses`).
-        terms: named scalar parts of the loss, e.g. ``{"recon": ..., "kl": ...}``; the
-            trainer logs each of them.
+        terms: named scalar parts of the loss, e.g. ``{"recon": ..., "kl": ...}`` (before
+            their weights); the trainer logs each of them.
+        stats: named scalar statistics that are not parts of the loss (a codebook's
+            ``perplexity``, the current ``capacity`` target, ``bits_per_code``); logged too.
         x_hat: the reconstruction x' = f_θ(z), same shape as the input.
         z: the code of each input, shape (B, code_size).
     """
 
     loss: torch.Tensor
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)
     x_hat: torch.Tensor | None = None
     z: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.loss, torch.Tensor) or self.loss.dim() != 0:
             raise ValueError("Output.loss must be a scalar (0-dim) tensor")
-        for name, value in self.terms.items():
-            if not isinstance(value, torch.Tensor) or value.dim() != 0:
-                raise ValueError(f"Output.terms[{name!r}] must be a scalar tensor")
+        for kind in ("terms", "stats"):
+            for name, value in getattr(self, kind).items():
+                if not isinstance(value, torch.Tensor) or value.dim() != 0:
+                    raise ValueError(f"Output.{kind}[{name!r}] must be a scalar tensor")
+        clash = set(self.terms) & set(self.stats)
+        if clash or "loss" in self.terms or "loss" in self.stats:
+            raise ValueError(f"Output.terms and Output.stats must have distinct names other than 'loss', "
+                             f"got {sorted(clash) or ['loss']}")
+
+    def logged(self) -> dict[str, torch.Tensor]:
+        """The loss, its terms and the statistics, in one dict (what the trainer records)."""
+        return {"loss": self.loss, **self.terms, **self.stats}
+
+
+class Model(torch.nn.Module):
+    """Base of every model of the book: built from its config dataclass, or from that
+    config's fields as keyword arguments (``VAE(latent_size=16)`` is ``VAE(VAEConfig(latent_size=16))``).
+
+    A subclass names its ``config_class``; fields a reader usually passes first may be given
+    positionally when the subclass lists them in ``positional`` (``PCA(2)``). The config is
+    kept as ``self.config`` and is what :func:`companion.train.save_checkpoint` stores and
+    :func:`companion.train.load_checkpoint` rebuilds the model from.
+    """
+
+    config_class: type = None
+    positional: tuple[str, ...] = ()
+
+    def __init__(self, config=None, *args, **kwargs) -> None:
+        super().__init__()
+        cls, name = self.config_class, type(self).__name__
+        if config is not None and not isinstance(config, cls) and not dataclass_like(config):
+            args, config = (config, *args), None                     # positional fields, e.g. PCA(2)
+        if args:
+            if len(args) > len(self.positional):
+                raise TypeError(f"{name} takes at most {len(self.positional)} positional field(s) "
+                                f"({', '.join(self.positional) or 'none'}), got {len(args)}")
+            for field_name, value in zip(self.positional, args):
+                if field_name in kwargs:
+                    raise TypeError(f"{name} got {field_name} both positionally and as a keyword")
+                kwargs[field_name] = value
+        if config is None:
+            config = cls(**kwargs)
+        elif kwargs:
+            raise TypeError(f"pass either a {cls.__name__} or keyword arguments to {name}, not both")
+        if not isinstance(config, cls):
+            raise TypeError(f"{name} needs a {cls.__name__}, got {type(config).__name__}")
+        self.config = config
+
+    def check_images(self, x) -> None:
+        """Raise a clear error unless ``x`` is a float batch of this model's images."""
+        check_images(self, x)
+
+
+def dataclass_like(obj) -> bool:
+    """True for a dataclass instance (a config of some model)."""
+    import dataclasses
+
+    return dataclasses.is_dataclass(obj) and not isinstance(obj, type)
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

@@ -56,7 +56,7 @@ class DenoisingAutoencoder(Autoencoder):
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
         """Training: corrupt x, reconstruct, score against the clean x. Eval: no corruption."""
-        self._check_input(x)
+        self.check_images(x)
         clean = x if target is None else target
         x_in = self.corrupt(x) if self.training else x
         return super().forward(x_in, target=clean)

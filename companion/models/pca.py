@@ -7,25 +7,51 @@ autoencoder can at best reach.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
-from torch import nn
 
 from companion import losses
-from companion.models.base import Output
+from companion.models.base import Model, Output, positive_int
 
 
-class PCA(nn.Module):
-    """PCA with ``code_size`` components, fitted by :meth:`fit` (an SVD, no training)."""
+@dataclass
+class PCAConfig:
+    """Configuration of a :class:`PCA`: ``code_size`` k, and the input shape it was fitted
+    on (set by :meth:`PCA.fit`; ``None`` before)."""
 
-    def __init__(self, code_size: int) -> None:
-        super().__init__()
-        if isinstance(code_size, bool) or not isinstance(code_size, int) or code_size < 1:
-            raise ValueError(f"PCA.code_size must be a positive int, got {code_size!r}")
-        self.code_size = code_size
-        self.register_buffer("mean", torch.empty(0))
-        self.register_buffer("components", torch.empty(0))   # (d, k), orthonormal columns
-        self.register_buffer("explained_variance", torch.empty(0))
-        self.image_shape: tuple[int, ...] | None = None
+    code_size: int = 2
+    image_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        positive_int(self, "code_size")
+        if self.image_shape is not None:
+            self.image_shape = tuple(self.image_shape)
+            if not self.image_shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
+                                           for s in self.image_shape):
+                raise ValueError(f"PCAConfig.image_shape must be a shape of positive ints, got {self.image_shape}")
+
+
+class PCA(Model):
+    """PCA with ``code_size`` components, fitted by :meth:`fit` (an SVD, no training).
+    ``PCA(k)`` is ``PCA(PCAConfig(code_size=k))``."""
+
+    config_class = PCAConfig
+    positional = ("code_size",)
+
+    def __init__(self, config: PCAConfig | None = None, *args, **kwargs) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.code_size = self.config.code_size
+        d = math.prod(self.config.image_shape) if self.config.image_shape else 0
+        k = self.code_size if d else 0
+        self.register_buffer("mean", torch.zeros(d))
+        self.register_buffer("components", torch.zeros(d, k))   # (d, k), orthonormal columns
+        self.register_buffer("explained_variance", torch.zeros(k))
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        return self.config.image_shape
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> "PCA":
@@ -36,7 +62,7 @@ class PCA(nn.Module):
         n, d = flat.shape
         if self.code_size > min(n, d):
             raise ValueError(f"PCA.code_size={self.code_size} exceeds min(N, d) = {min(n, d)}")
-        self.image_shape = tuple(x.shape[1:])
+        self.config.image_shape = tuple(x.shape[1:])
         mean = flat.mean(0)
         _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)
         self.mean = mean.float()
@@ -45,7 +71,7 @@ class PCA(nn.Module):
         return self
 
     def _check_fitted(self) -> None:
-        if self.components.numel() == 0:
+        if self.config.image_shape is None:
             raise RuntimeError("PCA is not fitted yet: call .fit(x_train) first")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion.models.base import Output
+from dataclasses import dataclass
+
+from companion.models.base import Model, Output, positive_int
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -39,33 +41,52 @@ class MaskedConv2d(nn.Conv2d):
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
-class PixelCNN(nn.Module):
-    """p(k) over (h, w) grids of codes in 0…K−1.
+@dataclass
+class PixelCNNConfig:
+    """Configuration of a :class:`PixelCNN`.
 
-    Args:
-        num_codes: K.
+    Attributes:
+        num_codes: K, the number of codes a position can take.
         channels: width of the hidden layers.
         layers: number of masked "B" layers after the first "A" layer.
-        kernel_size: of the masked convolutions.
-
-    ``forward(codes)`` takes the grids as a float tensor (B, 1, h, w) holding integer codes
-    (the trainer :func:`companion.train.fit` handles float data), and returns an
-    :class:`Output` whose loss is −log p(k) in nats per grid and whose term ``bits_per_code``
-    is the same in bits per position.
+        kernel_size: of the masked "B" convolutions (odd; the "A" layer uses 2·kernel_size + 1).
     """
 
-    def __init__(self, num_codes: int, channels: int = 64, layers: int = 4, kernel_size: int = 3) -> None:
-        super().__init__()
-        for name, v in (("num_codes", num_codes), ("channels", channels), ("layers", layers)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"PixelCNN.{name} must be an int ≥ 1, got {v!r}")
-        self.num_codes = num_codes
-        self.embed = nn.Embedding(num_codes, channels)
-        body: list[nn.Module] = [MaskedConv2d(channels, channels, 2 * kernel_size + 1, "A"), nn.ReLU()]
-        for _ in range(layers):
-            body += [MaskedConv2d(channels, channels, kernel_size, "B"), nn.ReLU()]
+    num_codes: int = 512
+    channels: int = 64
+    layers: int = 4
+    kernel_size: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("num_codes", "channels", "layers", "kernel_size"):
+            positive_int(self, name)
+        if self.kernel_size % 2 != 1:
+            raise ValueError(f"{type(self).__name__}.kernel_size must be odd, got {self.kernel_size}")
+
+
+class PixelCNN(Model):
+    """p(k) over (h, w) grids of codes in 0…K−1 (config: :class:`PixelCNNConfig`;
+    ``PixelCNN(K, channels=…, layers=…)`` builds one from its fields).
+
+    ``forward(codes)`` takes the grids (B, h, w) or (B, 1, h, w), as integers or as floats
+    holding whole numbers, and returns an
+    :class:`Output` whose loss is −log p(k) in nats per grid and whose statistic
+    ``bits_per_code`` is the same in bits per position.
+    """
+
+    config_class = PixelCNNConfig
+    positional = ("num_codes",)
+
+    def __init__(self, config: PixelCNNConfig | None = None, *args, **kwargs) -> None:
+        super().__init__(config, *args, **kwargs)
+        cfg = self.config
+        self.num_codes = cfg.num_codes
+        self.embed = nn.Embedding(cfg.num_codes, cfg.channels)
+        body: list[nn.Module] = [MaskedConv2d(cfg.channels, cfg.channels, 2 * cfg.kernel_size + 1, "A"), nn.ReLU()]
+        for _ in range(cfg.layers):
+            body += [MaskedConv2d(cfg.channels, cfg.channels, cfg.kernel_size, "B"), nn.ReLU()]
         self.body = nn.Sequential(*body)
-        self.head = nn.Conv2d(channels, num_codes, kernel_size=1)
+        self.head = nn.Conv2d(cfg.channels, cfg.num_codes, kernel_size=1)
 
     def _indices(self, codes: torch.Tensor, num_codes: int | None = None, what: str = "codes") -> torch.Tensor:
         if codes.dim() == 4 and codes.shape[1] == 1:
@@ -96,12 +117,19 @@ class PixelCNN(nn.Module):
         h = self.embed(k).permute(0, 3, 1, 2)                                    # (B, C, h, w)
         return self.head(self.body(h))
 
-    def forward(self, grids: torch.Tensor) -> Output:
-        codes, cond = self._split(grids)
+    def forward(self, grids: torch.Tensor, cond: torch.Tensor | None = None) -> Output:
+        """−log p(k) of code grids (B, h, w) or (B, 1, h, w), given ``cond`` (the conditioning
+        codes repeated to the grid's size) for a conditional prior; or of (B, 2, h, w) grids
+        that hold both (:func:`stack_condition`)."""
+        codes, stacked = self._split(grids)
+        if stacked is not None:
+            if cond is not None:
+                raise ValueError("the grids already hold a condition (B, 2, h, w): pass no cond")
+            cond = stacked
         k = self._indices(codes)
         nll = F.cross_entropy(self.logits(k, cond), k, reduction="sum") / len(k)   # nats per grid
         bits = nll / (k[0].numel() * math.log(2))
-        return Output(loss=nll, terms={"bits_per_code": bits})
+        return Output(loss=nll, stats={"bits_per_code": bits})
 
     @torch.no_grad()
     def sample(self, n: int, grid_shape: tuple[int, int], generator: torch.Generator | None = None,
@@ -128,13 +156,20 @@ def _multinomial(p: torch.Tensor, generator: torch.Generator | None) -> torch.Te
     return torch.multinomial(p, 1, generator=generator)[:, 0]
 
 
+def repeat_codes(cond: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Conditioning codes (B, h', w') repeated along each axis to ``shape`` (h, w), a whole
+    multiple of (h', w'): what a conditional prior takes as ``cond``."""
+    if not isinstance(cond, torch.Tensor) or cond.dim() != 3:
+        raise ValueError(f"expected conditioning codes (B, h', w'), got {tuple(getattr(cond, 'shape', ()))}")
+    f = shape[0] // cond.shape[1]
+    if f < 1 or shape[0] != f * cond.shape[1] or shape[1] != f * cond.shape[2]:
+        raise ValueError(f"the grid {tuple(shape)} must be a whole multiple of the condition {tuple(cond.shape[1:])}")
+    return cond.repeat_interleave(f, dim=1).repeat_interleave(f, dim=2)
+
+
 def stack_condition(codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
     """Grids (B, 2, h, w) float for a conditional prior: the codes (B, h, w) and the
     conditioning codes (B, h/f, w/f), repeated f times along each axis to the same size."""
     if codes.dim() != 3 or cond.dim() != 3 or len(codes) != len(cond):
         raise ValueError(f"expected codes (B, h, w) and cond (B, h', w'), got {tuple(codes.shape)}, {tuple(cond.shape)}")
-    f = codes.shape[1] // cond.shape[1]
-    if f < 1 or codes.shape[1] != f * cond.shape[1] or codes.shape[2] != f * cond.shape[2]:
-        raise ValueError(f"codes {tuple(codes.shape[1:])} must be a whole multiple of cond {tuple(cond.shape[1:])}")
-    up = cond.repeat_interleave(f, dim=1).repeat_interleave(f, dim=2)
-    return torch.stack([codes, up], dim=1).float()
+    return torch.stack([codes, repeat_codes(cond, tuple(codes.shape[1:]))], dim=1).float()

@@ -14,9 +14,12 @@ VQ-VAE-2 given the top level) takes grids (B, 2, h, w) from :func:`stack_conditi
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from companion.models.base import Model, positive_int
 from companion.models.pixelcnn import MaskedConv2d, PixelCNN
 
 
@@ -63,35 +66,64 @@ class CausalSelfAttention(nn.Module):
         return h + y.transpose(1, 2).reshape(b, c, hh, ww)
 
 
-class PixelSNAIL(PixelCNN):
-    """An autoregressive prior over (h, w) code grids with gated blocks and causal attention.
+@dataclass
+class PixelSNAILConfig:
+    """Configuration of a :class:`PixelSNAIL`.
 
-    Args:
+    Attributes:
         num_codes: K of the modelled level.
         grid_shape: (h, w) of its grids (for the position embedding).
         channels, blocks, heads: width, number of gated blocks, attention heads.
+        kernel_size: of the masked convolutions (odd).
         cond_codes: K of a conditioning level (0: unconditional).
     """
 
-    def __init__(self, num_codes: int, grid_shape: tuple[int, int], channels: int = 64, blocks: int = 4,
-                 heads: int = 4, kernel_size: int = 3, cond_codes: int = 0) -> None:
-        nn.Module.__init__(self)
-        for name, v in (("num_codes", num_codes), ("channels", channels), ("blocks", blocks), ("heads", heads)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"PixelSNAIL.{name} must be an int ≥ 1, got {v!r}")
-        if isinstance(cond_codes, bool) or not isinstance(cond_codes, int) or cond_codes < 0:
-            raise ValueError(f"PixelSNAIL.cond_codes must be an int ≥ 0, got {cond_codes!r}")
-        self.num_codes, self.cond_codes, self.grid_shape = num_codes, cond_codes, tuple(grid_shape)
-        self.embed = nn.Embedding(num_codes, channels)
+    num_codes: int = 512
+    grid_shape: tuple[int, int] = (8, 8)
+    channels: int = 64
+    blocks: int = 4
+    heads: int = 4
+    kernel_size: int = 3
+    cond_codes: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_codes", "channels", "blocks", "heads", "kernel_size"):
+            positive_int(self, name)
+        self.grid_shape = tuple(self.grid_shape)
+        if len(self.grid_shape) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                            for v in self.grid_shape):
+            raise ValueError(f"PixelSNAILConfig.grid_shape must be (h, w) of positive ints, got {self.grid_shape}")
+        if self.kernel_size % 2 != 1:
+            raise ValueError(f"PixelSNAILConfig.kernel_size must be odd, got {self.kernel_size}")
+        if self.channels % self.heads:
+            raise ValueError(f"PixelSNAILConfig.channels ({self.channels}) must be divisible by heads ({self.heads})")
+        if isinstance(self.cond_codes, bool) or not isinstance(self.cond_codes, int) or self.cond_codes < 0:
+            raise ValueError(f"PixelSNAILConfig.cond_codes must be an int ≥ 0, got {self.cond_codes!r}")
+
+
+class PixelSNAIL(PixelCNN):
+    """An autoregressive prior over (h, w) code grids with gated blocks and causal attention
+    (config: :class:`PixelSNAILConfig`; ``PixelSNAIL(K, (h, w), channels=…)`` builds one from
+    its fields)."""
+
+    config_class = PixelSNAILConfig
+    positional = ("num_codes", "grid_shape")
+
+    def __init__(self, config: PixelSNAILConfig | None = None, *args, **kwargs) -> None:
+        Model.__init__(self, config, *args, **kwargs)
+        cfg = self.config
+        channels, kernel_size, cond_codes = cfg.channels, cfg.kernel_size, cfg.cond_codes
+        self.num_codes, self.cond_codes, self.grid_shape = cfg.num_codes, cond_codes, cfg.grid_shape
+        self.embed = nn.Embedding(cfg.num_codes, channels)
         self.cond_embed = nn.Embedding(cond_codes, channels) if cond_codes else None
         self.first = MaskedConv2d(channels, channels, 2 * kernel_size + 1, "A")
-        half = blocks // 2
+        half = cfg.blocks // 2
         self.blocks_before = nn.ModuleList(GatedBlock(channels, kernel_size, channels if cond_codes else 0)
-                                           for _ in range(blocks - half))
-        self.attention = CausalSelfAttention(channels, heads, grid_shape[0] * grid_shape[1])
+                                           for _ in range(cfg.blocks - half))
+        self.attention = CausalSelfAttention(channels, cfg.heads, cfg.grid_shape[0] * cfg.grid_shape[1])
         self.blocks_after = nn.ModuleList(GatedBlock(channels, kernel_size, channels if cond_codes else 0)
                                           for _ in range(half))
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, num_codes, kernel_size=1))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, cfg.num_codes, kernel_size=1))
 
     def logits(self, codes: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         k = self._indices(codes)

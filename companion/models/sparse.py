@@ -69,7 +69,7 @@ class SparseAutoencoder(Autoencoder):
 
     def hidden_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """a⁽ˡ⁾(x) for every sigmoid layer of the encoder, first to last (the last is z)."""
-        self._check_input(x)
+        self.check_images(x)
         acts, h = [], x
         for module in self.encoder:
             h = module(h)

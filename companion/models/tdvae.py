@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import distributions as D
 from torch import nn
 
-from companion.models.base import Output, choice, finite_at_least, positive_int
+from companion.models.base import Model, Output, choice, finite_at_least, positive_int
 from companion.nn import MLP
 
 
@@ -91,7 +91,7 @@ class GaussianHead(nn.Module):
         return D.Independent(D.Normal(mu, F.softplus(log_sigma) + 1e-3), 1)
 
 
-class TDVAE(nn.Module):
+class TDVAE(Model):
     """TD-VAE on sequences (B, T, *frame_shape). ``forward`` draws ``pairs`` (t1, t2) per sequence
     and returns −J averaged over them, with the terms ``decoder`` (−log p_D), ``belief_t1``
     (−log p_B(z_t1|b_t1)), ``transition`` (−log p_T), ``belief_t2`` (+log p_B(z_t2|b_t2)) and
@@ -101,14 +101,8 @@ class TDVAE(nn.Module):
     config_class = TDVAEConfig
 
     def __init__(self, config: TDVAEConfig | None = None, **kwargs) -> None:
-        super().__init__()
-        if config is None:
-            config = TDVAEConfig(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either a config or keyword arguments, not both")
-        if not isinstance(config, TDVAEConfig):
-            raise TypeError(f"TDVAE needs a TDVAEConfig, got {type(config).__name__}")
-        self.config = cfg = config
+        super().__init__(config, **kwargs)
+        cfg = self.config
         d = 1
         for s in cfg.frame_shape:
             d *= s
@@ -158,6 +152,27 @@ class TDVAE(nn.Module):
         if self.config.likelihood == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
             raise ValueError("the Bernoulli decoder needs frames in [0, 1]")
         return x.flatten(2)
+
+    def encode(self, x: torch.Tensor) -> D.Distribution:
+        """The belief-state distributions p_B(z_t | b_t) of every step of sequences x, a
+        distribution over (B, T, z_size): filtering, what the model knows of each state from
+        the frames up to it."""
+        return self.belief(self.beliefs(x))
+
+    def decode(self, z: torch.Tensor | D.Distribution) -> D.Distribution:
+        """p_D(x | z) over frames, event shape ``frame_shape``, for states z (..., z_size), or
+        the mean of the distribution :meth:`encode` returns; ``.mean`` is the expected frame."""
+        if isinstance(z, D.Distribution):
+            z = z.mean
+        if not isinstance(z, torch.Tensor) or z.dim() < 1 or z.shape[-1] != self.config.z_size:
+            raise ValueError(f"expected states of shape (..., {self.config.z_size}), got {tuple(getattr(z, 'shape', ()))}")
+        p = self.decoder(z).base_dist                                  # over flattened frames
+        fs = self.config.frame_shape
+        if isinstance(p, D.Bernoulli):
+            base = D.Bernoulli(logits=p.logits.reshape(*z.shape[:-1], *fs), validate_args=False)
+        else:
+            base = D.Normal(p.loc.reshape(*z.shape[:-1], *fs), self.config.obs_std)
+        return D.Independent(base, len(fs))
 
     def beliefs(self, x: torch.Tensor) -> torch.Tensor:
         """Belief states b_1 … b_T (B, T, belief_size) of sequences x."""

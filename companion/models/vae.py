@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.distributions import Bernoulli, Independent, Normal
+from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
 from companion import losses
-from companion.models.base import Output, choice, positive_int
+from companion.models.base import Model, Output, choice, positive_int
 from companion.nn import MLP, activation
 
 
@@ -82,26 +82,20 @@ class VAEConfig:
         return c * h * w
 
 
-class VAE(nn.Module):
+class VAE(Model):
     """Gaussian encoder q_φ(z|x), Bernoulli or Gaussian decoder p_θ(x|z), prior N(0, I).
 
     ``forward(x)`` returns an :class:`Output` with ``terms`` ``recon`` (−log p_θ(x|z) for one
     sample z) and ``kl`` (KL(q_φ(z|x) ‖ p(z)), closed form), ``loss = recon + β·kl``,
     ``x_hat`` the decoder's mean and ``z`` the sample. With ``config.capacity`` set,
-    ``loss = recon + γ |kl − C|`` and ``terms`` also holds the current target ``capacity``.
+    ``loss = recon + γ |kl − C|`` and ``stats`` holds the current target ``capacity``.
     """
 
     config_class = VAEConfig
 
     def __init__(self, config: VAEConfig | None = None, **kwargs) -> None:
-        super().__init__()
-        if config is None:
-            config = VAEConfig(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either a config or keyword arguments, not both")
-        if not isinstance(config, VAEConfig):
-            raise TypeError(f"VAE needs a VAEConfig, got {type(config).__name__}")
-        self.config = cfg = config
+        super().__init__(config, **kwargs)
+        cfg = self.config
         # q_φ(z|x): x (B, d) → [μ, log σ²] (B, 2k)
         self.encoder = MLP(cfg.input_dim, cfg.hidden, 2 * cfg.latent_size, act=cfg.act)
         # p_θ(x|z): z (B, k) → logits or means (B, d)
@@ -117,19 +111,9 @@ class VAE(nn.Module):
             return 0.0
         return cfg.capacity * min(1.0, self.steps.item() / cfg.capacity_steps)
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError("VAE expects a floating-point torch.Tensor")
-        shape = self.config.image_shape
-        if x.dim() != 4 or tuple(x.shape[1:]) != shape:
-            raise ValueError(f"VAE expected input of shape (B, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
-        if self.config.likelihood == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError("the Bernoulli decoder needs inputs in [0, 1] "
-                             f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")
-
     def posterior_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(μ, log σ²) of q_φ(z|x), each (B, k)."""
-        self._check_input(x)
+        self.check_images(x)
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar.clamp(-30.0, 20.0)
 
@@ -144,10 +128,14 @@ class VAE(nn.Module):
         p = next(self.parameters())
         return Independent(Normal(torch.zeros(n, k, device=p.device), torch.ones(n, k, device=p.device)), 1)
 
-    def decode(self, z: torch.Tensor) -> Independent:
-        """p_θ(x|z) over images, event shape (C, H, W); ``.mean`` is the expected image."""
-        if z.dim() != 2 or z.shape[1] != self.config.latent_size:
-            raise ValueError(f"expected codes of shape (B, {self.config.latent_size}), got {tuple(z.shape)}")
+    def decode(self, z: torch.Tensor | Distribution) -> Independent:
+        """p_θ(x|z) over images, event shape (C, H, W); ``.mean`` is the expected image.
+        ``z`` is a batch of codes (B, k), or the q_φ(z|x) that :meth:`encode` returns, in
+        which case its mean is decoded."""
+        if isinstance(z, Distribution):
+            z = z.mean
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.latent_size:
+            raise ValueError(f"expected codes of shape (B, {self.config.latent_size}), got {tuple(getattr(z, 'shape', ()))}")
         out = self.decoder(z)
         if self.config.likelihood == "bernoulli":
             return Independent(Bernoulli(logits=out, validate_args=False), 3)
@@ -160,13 +148,13 @@ class VAE(nn.Module):
         p_x = self.decode(z)
         recon = -p_x.log_prob(x if target is None else target).mean()   # −log p_θ(x|z), nats/example
         kl = losses.kl_normal_std_normal(mu, logvar).mean()              # KL(q ‖ p(z)), closed form
-        terms = {"recon": recon, "kl": kl}
+        terms, stats = {"recon": recon, "kl": kl}, {}
         if self.config.capacity is None:
             loss = recon + self.config.beta * kl                                  # L_BETA
         else:
             c = self.current_capacity()
             loss = recon + losses.controlled_capacity(kl, c, self.config.gamma)   # recon + γ|KL − C|
-            terms["capacity"] = torch.tensor(c, dtype=kl.dtype, device=kl.device)
+            stats["capacity"] = torch.tensor(c, dtype=kl.dtype, device=kl.device)
             if self.training and torch.is_grad_enabled():
                 self.steps += 1
-        return Output(loss=loss, terms=terms, x_hat=p_x.mean, z=z)
+        return Output(loss=loss, terms=terms, stats=stats, x_hat=p_x.mean, z=z)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion.models.base import (Output, check_images, choice, finite_at_least, image_shape,
+from companion.models.base import (Model, Output, check_images, choice, finite_at_least, image_shape,
                                    in_open_unit_interval, positive_int)
 from companion.nn import ConvDown, ConvUp
 
@@ -216,11 +216,11 @@ class VQVAEConfig:
                              f"2**{n} for {n} stride-2 layers")
 
 
-class VQVAE(nn.Module):
+class VQVAE(Model):
     """Conv encoder → grid of z_e → :class:`VectorQuantizer` → conv decoder.
 
     ``forward(x)`` returns an :class:`Output` with ``terms`` ``recon`` (−log p(x|z_q), nats
-    per image), ``vq``, ``commitment`` and ``perplexity`` (of the batch), and
+    per image), ``vq`` and ``commitment``, ``stats`` ``perplexity`` (of the batch), and
     ``loss = recon + vq + β·commitment`` (without ``vq`` for an EMA codebook); ``z`` holds the
     code indices (B, h, w).
     """
@@ -228,14 +228,8 @@ class VQVAE(nn.Module):
     config_class = VQVAEConfig
 
     def __init__(self, config: VQVAEConfig | None = None, **kwargs) -> None:
-        super().__init__()
-        if config is None:
-            config = VQVAEConfig(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either a config or keyword arguments, not both")
-        if not isinstance(config, VQVAEConfig):
-            raise TypeError(f"VQVAE needs a VQVAEConfig, got {type(config).__name__}")
-        self.config = cfg = config
+        super().__init__(config, **kwargs)
+        cfg = self.config
         self.encoder = ConvDown(cfg.image_shape, cfg.channels, cfg.code_dim)              # E: x → z_e
         self.quantizer = VectorQuantizer(cfg.num_codes, cfg.code_dim, ema=cfg.codebook != "loss",
                                          decay=cfg.decay, restart_dead=cfg.codebook == "ema+restart")
@@ -244,7 +238,7 @@ class VQVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code grid of each image, (B, h, w) int64 indices into the codebook."""
-        check_images(self, x)
+        self.check_images(x)
         return self.quantizer(self.encoder(x)).indices
 
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
@@ -259,12 +253,12 @@ class VQVAE(nn.Module):
         return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
 
     def forward(self, x: torch.Tensor) -> Output:
-        check_images(self, x)
+        self.check_images(x)
         z_e = self.encoder(x)                                                # (B, D, h, w)
         q = self.quantizer(z_e)
         recon, x_hat = pixel_likelihood(self.decoder(q.z_q), x, self.config.likelihood)
         loss = recon + self.config.beta * q.commitment
         if not self.quantizer.ema:
             loss = loss + q.vq
-        terms = {"recon": recon, "vq": q.vq, "commitment": q.commitment, "perplexity": q.perplexity}
-        return Output(loss=loss, terms=terms, x_hat=x_hat, z=q.indices)
+        terms = {"recon": recon, "vq": q.vq, "commitment": q.commitment}
+        return Output(loss=loss, terms=terms, stats={"perplexity": q.perplexity}, x_hat=x_hat, z=q.indices)

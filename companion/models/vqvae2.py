@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from companion.models.base import Output, check_images, finite_at_least, image_shape
+from companion.models.base import Model, Output, check_images, finite_at_least, image_shape, model_device
 from companion.models.vq import VectorQuantizer, check_codebook_fields, pixel_likelihood
 from companion.nn import ConvDown, ConvUp, activation
 
@@ -76,23 +76,17 @@ class VQVAE2Config:
         finite_at_least(self, "top_weight")
 
 
-class VQVAE2(nn.Module):
+class VQVAE2(Model):
     """Two-level VQ-VAE. ``forward(x)`` returns an :class:`Output` with ``terms`` ``recon``,
-    ``recon_top`` (from the top level alone), ``vq_top``, ``vq_bottom``, ``commitment_top``, ``commitment_bottom``, ``perplexity_top``
-    and ``perplexity_bottom``; ``loss = recon + top_weight·recon_top + β·(commitments) (+ VQ terms for a loss-learned
+    ``recon_top`` (from the top level alone), ``vq_top``, ``vq_bottom``, ``commitment_top``, ``commitment_bottom`` (``stats``: ``perplexity_top``
+    and ``perplexity_bottom``); ``loss = recon + top_weight·recon_top + β·(commitments) (+ VQ terms for a loss-learned
     codebook)``; ``z`` holds the bottom codes (``encode`` gives both levels)."""
 
     config_class = VQVAE2Config
 
     def __init__(self, config: VQVAE2Config | None = None, **kwargs) -> None:
-        super().__init__()
-        if config is None:
-            config = VQVAE2Config(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either a config or keyword arguments, not both")
-        if not isinstance(config, VQVAE2Config):
-            raise TypeError(f"VQVAE2 needs a VQVAE2Config, got {type(config).__name__}")
-        self.config = cfg = config
+        super().__init__(config, **kwargs)
+        cfg = self.config
         c, h, w = cfg.image_shape
         hidden, d = cfg.channels[-1], cfg.code_dim
         ema, restart = cfg.codebook != "loss", cfg.codebook == "ema+restart"
@@ -118,13 +112,18 @@ class VQVAE2(nn.Module):
 
     def encode(self, x: torch.Tensor) -> Codes:
         """Both code grids of each image."""
-        check_images(self, x)
+        self.check_images(x)
         q_top, q_bottom = self._quantize(x)
         return Codes(q_top.indices, q_bottom.indices)
 
-    def decode(self, top: torch.Tensor, bottom: torch.Tensor | None = None) -> torch.Tensor:
-        """Images from code grids; with ``bottom=None`` the bottom level is left empty (zero
+    def decode(self, top: torch.Tensor | Codes, bottom: torch.Tensor | None = None) -> torch.Tensor:
+        """Images from code grids: the :class:`Codes` that :meth:`encode` returns, or the
+        ``top`` and ``bottom`` grids; with ``bottom=None`` the bottom level is left empty (zero
         vectors), which shows what the top level alone carries."""
+        if isinstance(top, Codes):
+            if bottom is not None:
+                raise TypeError("pass either Codes or the top and bottom grids, not both")
+            top, bottom = top.top, top.bottom
         cfg = self.config
         for name, idx, k in (("top", top, cfg.num_codes_top), ("bottom", bottom, cfg.num_codes_bottom)):
             if idx is None:
@@ -145,8 +144,30 @@ class VQVAE2(nn.Module):
         out = self._decode_vectors(e_top, e_bottom)
         return torch.sigmoid(out) if cfg.likelihood == "bernoulli" else out
 
+    @torch.no_grad()
+    def sample(self, top_prior: nn.Module, bottom_prior: nn.Module, n: int, *, temperature: float = 1.0,
+               top: torch.Tensor | None = None, generator: torch.Generator | None = None) -> tuple[torch.Tensor, Codes]:
+        """Ancestral sampling (Razavi et al. 2019, Fig. 12, right): top codes from ``top_prior``
+        (or the given ``top`` grids, (n, h, w)), bottom codes from ``bottom_prior`` given them
+        (the top codes repeated to the bottom grid's size), then the decoder. Each prior is a
+        conditional autoregressive model with ``sample(n, grid_shape, …, cond=…)`` (a
+        :class:`PixelSNAIL`). Returns ``(images, Codes)``, on the CPU."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        if top is None:
+            top = top_prior.sample(n, top_prior.grid_shape, generator=generator, temperature=temperature)
+        elif not isinstance(top, torch.Tensor) or top.dim() != 3 or len(top) != n:
+            raise ValueError(f"expected {n} top grids (n, h, w), got {getattr(top, 'shape', top)!r}")
+        top = top.cpu()
+        f = bottom_prior.grid_shape[0] // top.shape[1]
+        cond = top.repeat_interleave(f, dim=1).repeat_interleave(f, dim=2)   # (n, h_b, w_b)
+        bottom = bottom_prior.sample(n, bottom_prior.grid_shape, generator=generator, temperature=temperature,
+                                     cond=cond.to(model_device(bottom_prior))).cpu()
+        device = model_device(self)
+        return self.decode(top.to(device), bottom.to(device)).cpu(), Codes(top, bottom)
+
     def forward(self, x: torch.Tensor) -> Output:
-        check_images(self, x)
+        self.check_images(x)
         q_top, q_bottom = self._quantize(x)
         recon, x_hat = pixel_likelihood(self._decode_vectors(q_top.z_q, q_bottom.z_q), x, self.config.likelihood)
         recon_top, _ = pixel_likelihood(self._decode_vectors(q_top.z_q, torch.zeros_like(q_bottom.z_q)), x,
@@ -156,6 +177,6 @@ class VQVAE2(nn.Module):
         if cfg.codebook == "loss":
             loss = loss + q_top.vq + q_bottom.vq
         terms = {"recon": recon, "recon_top": recon_top, "vq_top": q_top.vq, "vq_bottom": q_bottom.vq,
-                 "commitment_top": q_top.commitment, "commitment_bottom": q_bottom.commitment,
-                 "perplexity_top": q_top.perplexity, "perplexity_bottom": q_bottom.perplexity}
-        return Output(loss=loss, terms=terms, x_hat=x_hat, z=q_bottom.indices)
+                 "commitment_top": q_top.commitment, "commitment_bottom": q_bottom.commitment}
+        stats = {"perplexity_top": q_top.perplexity, "perplexity_bottom": q_bottom.perplexity}
+        return Output(loss=loss, terms=terms, stats=stats, x_hat=x_hat, z=q_bottom.indices)

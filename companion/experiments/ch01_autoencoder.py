@@ -1,0 +1,129 @@
+"""Chapter 1's experiment: autoencoders against PCA on digits.
+
+Three things are trained: a linear autoencoder (does gradient descent find PCA's subspace?),
+a 2-D autoencoder with a cross-entropy loss (the model the chapter explores), and a sweep of
+non-linear autoencoders over code sizes, each beside PCA with the same code size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+import companion
+from companion.data import load_first
+from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.metrics import encode_all, linear_probe_accuracy, principal_angles, reconstruction_error
+from companion.models import PCA, Autoencoder, AutoencoderConfig
+from companion.train import fit
+
+NAME = "autoencoder"
+CHAPTER = "chapters/01_autoencoder"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Data, sizes and training lengths of the three parts of the experiment."""
+
+    data: tuple[str, ...] = ("mnist-5k",)   # the first of these on this machine (else mnist-5k)
+    n_train: int | None = None              # cut the splits (None: all of them)
+    n_test: int | None = None
+    code_sizes: tuple[int, ...] = (2, 4, 8, 16, 30)
+    hidden: tuple[int, ...] = (256,)        # the sweep's encoder (the decoder mirrors it)
+    epochs: int = 30
+    lr: float = 2e-3
+    batch_size: int = 128
+    linear_code_size: int = 16
+    linear_epochs: int = 200
+    linear_lr: float = 1e-2
+    linear_batch_size: int = 500
+    explorer_hidden: tuple[int, ...] = (512, 128)   # the 2-D autoencoder with cross-entropy
+    explorer_epochs: int = 30
+
+
+BUDGETS = {
+    "quick": Budget(),
+    "full": Budget(data=("mnist",), hidden=(1000, 500, 250), epochs=50, linear_epochs=400, explorer_epochs=50),
+    "smoke": Budget(n_train=256, n_test=128, code_sizes=(2, 16, 30), hidden=(32,), epochs=1, linear_epochs=2,
+                    explorer_hidden=(32,), explorer_epochs=2),
+}
+
+REFERENCES = {
+    "ae_test_mse_k30": {"value": 3.00, "label": "autoencoder, k = 30, squared error per image",
+                        "source": "Hinton & Salakhutdinov 2006, Fig. 2B: 784-1000-500-250-30 autoencoder, "
+                                  "full MNIST test set, average squared error per image"},
+    "pca_test_mse_k30": {"value": 13.87, "label": "PCA, k = 30, squared error per image",
+                         "source": "Hinton & Salakhutdinov 2006, Fig. 2B: 30-D PCA"},
+    "linear_ae_max_angle_deg_k16": {"value": 0.0, "label": "largest angle, linear autoencoder vs PCA (°)",
+                                    "source": "Baldi & Hornik 1989: the optimal linear autoencoder spans the "
+                                              "principal subspace exactly"},
+}
+
+CLAIMS = claims(
+    Claim("linear_spans_pca", "the linear autoencoder's subspace lies within 5° of PCA's",
+          lambda m: m["linear_ae_max_angle_deg_k16"] < 5.0),
+    Claim("training_reduces_loss", "training cuts the 2-D autoencoder's loss by at least a quarter",
+          lambda m: m["explorer_final_over_first_loss"] < 0.75),
+    Claim("explorer_beats_pca", "with 2-D codes the autoencoder reconstructs held-out digits better than PCA",
+          lambda m: m["explorer_test_mse"] < m["pca_test_mse_k2"]),
+    Claim("explorer_codes_separate_classes", "its 2-D codes are better linear-probe inputs than PCA's",
+          lambda m: m["explorer_probe_acc"] > m["pca2_probe_acc"]),
+    Claim("ae_beats_pca", "the non-linear autoencoder beats PCA at k = 2 and k = 16",
+          lambda m: m["ae_test_mse_k2"] < m["pca_test_mse_k2"] and m["ae_test_mse_k16"] < m["pca_test_mse_k16"]),
+    Claim("pca_near_published", "PCA's k = 30 error is near Hinton & Salakhutdinov's 13.87",
+          lambda m: 10 < m["pca_test_mse_k30"] < 20),
+)
+
+
+def describe(b: Budget) -> str:
+    return (f"MLP autoencoders ({'-'.join(map(str, b.hidden))} mirrored, sigmoid outputs, squared error) vs PCA "
+            f"for code sizes {', '.join(map(str, b.code_sizes))}, {b.epochs} epochs each; a linear autoencoder "
+            f"(k = {b.linear_code_size}, {b.linear_epochs} epochs) against PCA's subspace; a 2-D autoencoder "
+            f"({'-'.join(map(str, b.explorer_hidden))}, cross-entropy, {b.explorer_epochs} epochs); "
+            f"data: {' or '.join(b.data)} (else mnist-5k).")
+
+
+def run(budget="quick", *, seed: int = 0, device=None) -> Run:
+    """Train the three parts on ``device`` and measure them on the held-out split."""
+    b, r, device = start(__name__, budget, seed, device)
+    (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+    shape = tuple(x_train.shape[1:])
+
+    # a linear autoencoder and the principal subspace of the same size
+    companion.seed_everything(seed)
+    linear = Autoencoder(AutoencoderConfig(image_shape=shape, code_size=b.linear_code_size, hidden=(), linear=True))
+    r.histories["linear"] = fit(linear, x_train, epochs=b.linear_epochs, lr=b.linear_lr,
+                                batch_size=b.linear_batch_size, seed=seed, progress=False, device=device)
+    pca_linear = PCA(b.linear_code_size).fit(x_train)
+    w = linear.decoder[0][1].weight.detach().cpu()          # (d, k): the decoder's columns span its image
+    angles = principal_angles(w, pca_linear.components)
+    r.models.update(linear=linear, pca_linear=pca_linear)
+    r.results["linear_angles"] = angles
+    k = b.linear_code_size
+    r.metrics[f"linear_ae_max_angle_deg_k{k}"] = angles.max()
+    r.metrics[f"linear_ae_test_mse_k{k}"] = reconstruction_error(linear, x_test)
+
+    # the 2-D autoencoder the chapter explores, with the Bernoulli cross-entropy
+    companion.seed_everything(seed)
+    explorer = Autoencoder(AutoencoderConfig(image_shape=shape, code_size=2, hidden=b.explorer_hidden, loss="bce"))
+    h = fit(explorer, x_train, epochs=b.explorer_epochs, lr=b.lr, batch_size=b.batch_size, val=x_test, seed=seed,
+            progress=False, device=device)
+    r.models["explorer"], r.histories["explorer"] = explorer, h
+    pca2 = PCA(2).fit(x_train)
+    r.models["pca2"] = pca2
+    r.metrics["explorer_final_over_first_loss"] = h.train["loss"][-1] / h.train["loss"][0]
+    r.metrics["explorer_test_mse"] = reconstruction_error(explorer, x_test)
+    r.metrics["explorer_probe_acc"] = linear_probe_accuracy(encode_all(explorer, x_train), y_train,
+                                                            encode_all(explorer, x_test), y_test)
+    r.metrics["pca2_probe_acc"] = linear_probe_accuracy(pca2.encode(x_train), y_train, pca2.encode(x_test), y_test)
+
+    # the sweep over code sizes: each k, an autoencoder and PCA
+    for k in b.code_sizes:
+        companion.seed_everything(seed)
+        model = Autoencoder(AutoencoderConfig(image_shape=shape, code_size=k, hidden=b.hidden, out_act="sigmoid"))
+        r.histories[f"ae_k{k}"] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
+                                      progress=False, device=device)
+        r.models[f"ae_k{k}"] = model
+        r.metrics[f"ae_test_mse_k{k}"] = reconstruction_error(model, x_test)
+        r.metrics[f"pca_test_mse_k{k}"] = reconstruction_error(PCA(k).fit(x_train), x_test)
+    return finish(r)

@@ -1,0 +1,125 @@
+"""Chapter 8's experiment: three ways to learn a VQ-VAE's codebook, then a PixelCNN prior.
+
+The same convolutional encoder and decoder (28×28 → a 7×7 grid of codes) with the codebook
+learned by the VQ loss, by exponential moving averages, and by EMA with dead codes restarted.
+The codebook's held-out perplexity and usage are tracked after every epoch. A PixelCNN is
+then fitted to the code grids of the best model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import companion
+from companion.data import load_first
+from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.metrics import code_counts, code_grids, codebook_usage
+from companion.models import VQVAE, PixelCNN, VQVAEConfig
+from companion.models.vq import perplexity
+from companion.train import evaluate, fit
+
+NAME = "vq-vae"
+CHAPTER = "chapters/08_vq_vae"
+
+#: model name → how its codebook learns (``VQVAEConfig.codebook``)
+CODEBOOKS = {"loss": "loss", "ema": "ema", "restart": "ema+restart"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    data: tuple[str, ...] = ("mnist-5k",)
+    n_train: int | None = None
+    n_test: int | None = None
+    num_codes: int = 128
+    code_dim: int = 16
+    channels: tuple[int, ...] = (32, 64)
+    epochs: int = 12
+    lr: float = 2e-3
+    batch_size: int = 64
+    prior_epochs: int = 20
+    prior_lr: float = 2e-3
+    prior_channels: int = 64
+    prior_layers: int = 4
+
+
+BUDGETS = {
+    "quick": Budget(),
+    "full": Budget(data=("mnist",), num_codes=512, code_dim=32, channels=(64, 128), epochs=30, lr=1e-3,
+                   prior_epochs=40, prior_channels=128, prior_layers=6),
+    "smoke": Budget(n_train=256, n_test=128, num_codes=16, code_dim=4, channels=(4, 8), epochs=1, prior_epochs=1,
+                    prior_channels=8, prior_layers=2),
+}
+
+REFERENCES = {
+    "restart_test_perplexity": {"value": "≈ 350 of 512", "label": "perplexity of the codebook",
+                                "source": "a public PyTorch VQ-VAE reference, CIFAR-10, K = 512, EMA codebook "
+                                          "(a different data set)"},
+    "num_codes": {"value": 512, "label": "codebook size K", "source": "van den Oord et al. 2017 (images)"},
+    "grid": {"value": "32×32 for 128×128 images", "label": "grid of codes",
+             "source": "van den Oord et al. 2017 (ImageNet)"},
+    "prior": {"value": "PixelCNN (gated, 15 layers)", "label": "prior over the codes",
+              "source": "van den Oord et al. 2017"},
+}
+
+CLAIMS = claims(
+    Claim("restarts_use_codes", "with restarts at least half of the codes are in use on held-out digits",
+          lambda m: m["restart_test_used_fraction"] >= 0.5),
+    Claim("restarts_highest_perplexity", "and the perplexity is the highest of the three codebooks",
+          lambda m: m["restart_test_perplexity"] > max(m["loss_test_perplexity"], m["ema_test_perplexity"])),
+    Claim("restarts_best_recon", "and the reconstructions are the best of the three",
+          lambda m: m["restart_test_recon"] < min(m["loss_test_recon"], m["ema_test_recon"])),
+    Claim("others_collapse", "the loss-learned and the EMA codebooks both use fewer than half of their codes",
+          lambda m: m["loss_test_used_fraction"] < 0.5 and m["ema_test_used_fraction"] < 0.5),
+    Claim("early_collapse", "after one epoch the loss-learned codebook's perplexity is below 10",
+          lambda m: m["loss_first_epoch_perplexity"] < 10),
+    Claim("prior_beats_counts", "the PixelCNN needs fewer bits per code than the code frequencies alone, "
+                                "which need fewer than a uniform choice",
+          lambda m: m["prior_test_bits_per_code"] < m["counts_bits_per_code"] < m["uniform_bits_per_code"]),
+)
+
+
+def describe(b: Budget) -> str:
+    return (f"VQ-VAE (conv {'-'.join(map(str, b.channels))}, a grid of codes, K = {b.num_codes}, D = {b.code_dim}, "
+            f"{b.epochs} epochs) with the codebook learned by the VQ loss, by EMA, and by EMA with dead-code "
+            f"restarts: held-out reconstruction (nats), perplexity and share of codes used, tracked per epoch; "
+            f"then a PixelCNN prior ({b.prior_layers + 1} layers, {b.prior_epochs} epochs) over the code grids in "
+            f"bits per code; data: {' or '.join(b.data)} (else mnist-5k).")
+
+
+def run(budget="quick", *, seed: int = 0, device=None) -> Run:
+    """Train the three VQ-VAEs and the prior on ``device``; measure them on held-out digits."""
+    b, r, device = start(__name__, budget, seed, device)
+    (x_train, _), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+    r.results["counts_per_epoch"] = {}
+    for name, codebook in CODEBOOKS.items():
+        config = VQVAEConfig(image_shape=tuple(x_train.shape[1:]), channels=b.channels, num_codes=b.num_codes,
+                             code_dim=b.code_dim, codebook=codebook)
+        companion.seed_everything(seed)
+        model = VQVAE(config)
+        counts = r.results["counts_per_epoch"][name] = []
+
+        def track(epoch, m, counts=counts):       # the codebook on held-out digits after each epoch
+            c = code_counts(m, x_test)
+            counts.append(c)
+            return {"perplexity": perplexity(c).item(), "used_fraction": (c > 0).float().mean().item()}
+
+        r.histories[name] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
+                                progress=False, on_epoch_end=track, device=device)
+        r.models[name] = model.cpu().eval()
+        usage = codebook_usage(model, x_test)
+        r.metrics[f"{name}_test_recon"] = evaluate(model, x_test)["recon"]
+        r.metrics[f"{name}_test_perplexity"] = usage["perplexity"]
+        r.metrics[f"{name}_test_used_fraction"] = usage["used_fraction"]
+        r.metrics[f"{name}_restarts"] = int(model.quantizer.restarts)
+        r.metrics[f"{name}_first_epoch_perplexity"] = r.histories[name].tracked["perplexity"][0]
+
+    best = r.models["restart"]
+    companion.seed_everything(seed)
+    prior = PixelCNN(b.num_codes, channels=b.prior_channels, layers=b.prior_layers)
+    r.histories["prior"] = fit(prior, code_grids(best, x_train), epochs=b.prior_epochs, lr=b.prior_lr,
+                               batch_size=b.batch_size, seed=seed, progress=False, device=device)
+    r.models["prior"] = prior.cpu().eval()
+    r.metrics["prior_test_bits_per_code"] = evaluate(prior, code_grids(best, x_test))["bits_per_code"]
+    r.metrics["counts_bits_per_code"] = math.log2(r.metrics["restart_test_perplexity"])
+    r.metrics["uniform_bits_per_code"] = math.log2(b.num_codes)
+    return finish(r)

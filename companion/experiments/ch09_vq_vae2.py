@@ -1,0 +1,179 @@
+"""Chapter 9's experiment: VQ-VAE-2 on digits padded to 32×32.
+
+A single-level VQ-VAE (8×8 codes) against two two-level models (4×4 top codes and 8×8 bottom
+codes, the same 512 bits per image), one with the paper's objective and one with an extra
+top-level reconstruction term. Measured: held-out reconstruction, top-level-only
+reconstruction, and where a linear probe places images decoded from the top codes of one
+digit and the bottom codes of another. Then PixelSNAIL priors (top; bottom given top) in bits
+per code, and ancestral samples at several temperatures.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+import companion
+from companion.data import Split, load_first, pad_to
+from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.metrics import level_codes, linear_probe, swap_agreement
+from companion.models import VQVAE, VQVAE2, PixelSNAIL, VQVAE2Config, VQVAEConfig
+from companion.models.pixelcnn import repeat_codes
+from companion.models.vq import perplexity
+from companion.train import evaluate, fit
+
+NAME = "vq-vae-2"
+CHAPTER = "chapters/09_vq_vae2"
+
+
+@dataclass(frozen=True)
+class Budget:
+    data: tuple[str, ...] = ("mnist-5k",)
+    n_train: int | None = None
+    n_test: int | None = None
+    size: int = 32                          # digits centred on size×size
+    num_codes_top: int = 256
+    num_codes_bottom: int = 64
+    single_num_codes: int = 256             # 64·log2 256 = 16·log2 256 + 64·log2 64 = 512 bits
+    code_dim: int = 16
+    channels: tuple[int, ...] = (32, 64)
+    epochs: int = 12
+    lr: float = 2e-3
+    batch_size: int = 64
+    top_weight: float = 1.0                 # λ of the top-level term of the "separated" model
+    prior_epochs: int = 6
+    prior_channels: int = 64
+    prior_blocks: int = 4
+    prior_heads: int = 4
+    repeats: int = 1                        # seeds seed … seed + repeats − 1; metrics averaged
+    n_samples: int = 100
+    temperatures: tuple[float, ...] = (0.5, 1.0, 1.5)
+
+
+BUDGETS = {
+    "quick": Budget(),
+    "full": Budget(data=("mnist",), epochs=30, prior_epochs=10, prior_channels=128, prior_blocks=6, prior_heads=8,
+                   repeats=3),
+    "smoke": Budget(n_train=256, n_test=128, num_codes_top=16, num_codes_bottom=8, single_num_codes=16, code_dim=4,
+                    channels=(4, 8), epochs=1, prior_epochs=1, prior_channels=8, prior_blocks=1, prior_heads=2,
+                    n_samples=8, temperatures=(1.0,)),
+}
+
+REFERENCES = {
+    "top_uniform_bits_per_code": {"value": 9.0, "label": "bits of a uniform choice of a top code",
+                                  "source": "Razavi et al. 2019: K = 512 codes per level"},
+    "grids": {"value": "256×256; top 32×32, bottom 64×64", "label": "image size, grids",
+              "source": "Razavi et al. 2019 (ImageNet)"},
+    "codebooks": {"value": "512 and 512", "label": "codebook sizes", "source": "Razavi et al. 2019"},
+    "prior": {"value": "PixelSNAIL-style, many gated residual and attention layers, conditioned on the class",
+              "label": "prior", "source": "Razavi et al. 2019"},
+    "levels": {"value": "top-only reconstructions keep the global layout", "label": "separation of levels",
+               "source": "Razavi et al. 2019 (figures)"},
+}
+
+CLAIMS = claims(
+    Claim("hierarchy_not_worse", "at the same 512 bits the two-level model reconstructs at least as well",
+          lambda m: m["vqvae2_test_recon"] <= m["single_test_recon"]),
+    Claim("paper_loss_bottom_dominates", "with the paper's objective a swapped image takes the bottom digit",
+          lambda m: m["vqvae2_swap_follows_bottom"] > m["vqvae2_swap_follows_top"]),
+    Claim("top_term_separates", "with the top-level term it takes the top digit, in most swaps and more than "
+                                "twice as often as the bottom one",
+          lambda m: m["separated_swap_follows_top"] > 0.6
+          and m["separated_swap_follows_top"] > 2 * m["separated_swap_follows_bottom"]),
+    Claim("top_term_draws_shape", "and the top level alone reconstructs four times better",
+          lambda m: m["separated_top_only_recon"] < m["vqvae2_top_only_recon"] / 4),
+    Claim("priors_beat_frequencies", "both priors need fewer bits than the code frequencies, which need fewer "
+                                     "than a uniform choice",
+          lambda m: m["top_prior_bits_per_code"] < m["top_counts_bits_per_code"] < m["top_uniform_bits_per_code"]
+          and m["bottom_prior_bits_per_code"] < m["bottom_counts_bits_per_code"]
+          < m["bottom_uniform_bits_per_code"]),
+    Claim("samples_cover_digits", "among the samples at T = 1 the probe finds at least 8 of the 10 digits",
+          lambda m: m["samples_classes_found"] >= 8),
+)
+
+
+def data(b: Budget) -> tuple[Split, Split]:
+    """(train, test) digits of budget ``b`` centred on b.size × b.size."""
+    return tuple(Split(pad_to(s.x, b.size), s.y) for s in load_first(b.data, n_train=b.n_train, n_test=b.n_test))
+
+
+def describe(b: Budget) -> str:
+    return (f"VQ-VAE-2 on digits padded to {b.size}×{b.size}: a single-level VQ-VAE (K = {b.single_num_codes}) "
+            f"against two-level models (top K = {b.num_codes_top}, bottom K = {b.num_codes_bottom}), one with the "
+            f"paper's objective and one with a top-level term (λ = {b.top_weight:g}), {b.epochs} epochs each: "
+            f"held-out reconstruction, top-only reconstruction, swaps read by a linear probe; PixelSNAIL priors "
+            f"({b.prior_blocks} blocks, {b.prior_epochs} epochs) in bits per code; {b.n_samples} samples per "
+            f"temperature; {b.repeats} seed(s); data: {' or '.join(b.data)} (else mnist-5k).")
+
+
+def _two_level(b: Budget, x_train, top_weight: float, seed: int, device):
+    config = VQVAE2Config(image_shape=tuple(x_train.shape[1:]), channels=b.channels, code_dim=b.code_dim,
+                          num_codes_top=b.num_codes_top, num_codes_bottom=b.num_codes_bottom, top_weight=top_weight)
+    companion.seed_everything(seed)
+    model = VQVAE2(config)
+    history = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed, progress=False,
+                  device=device)
+    return model.cpu().eval(), history
+
+
+def run(budget="quick", *, seed: int = 0, device=None) -> Run:
+    """Train the three autoencoders (per seed), the two priors and sample, on ``device``."""
+    b, r, device = start(__name__, budget, seed, device)
+    (x_train, y_train), (x_test, y_test) = data(b)
+    classify = r.results["classify"] = linear_probe(x_train, y_train)   # pixels → digit
+    r.metrics["probe_test_acc"] = float((classify(x_test) == y_test.numpy()).mean())
+    found: dict[str, list[float]] = {}
+    for s in range(seed, seed + b.repeats):
+        config = VQVAEConfig(image_shape=tuple(x_train.shape[1:]), channels=b.channels, num_codes=b.single_num_codes,
+                             code_dim=b.code_dim, codebook="ema+restart")
+        companion.seed_everything(s)
+        single = VQVAE(config)
+        h_single = fit(single, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=s, progress=False,
+                       device=device)
+        runs = {"single": (single.cpu().eval(), h_single),
+                "vqvae2": _two_level(b, x_train, 0.0, s, device),
+                "separated": _two_level(b, x_train, b.top_weight, s, device)}
+        found.setdefault("single_test_recon", []).append(evaluate(runs["single"][0], x_test)["recon"])
+        for name in ("vqvae2", "separated"):
+            model = runs[name][0]
+            scores = evaluate(model, x_test)
+            swap = swap_agreement(model, x_test, y_test, classify, seed=s)
+            for k, v in {"test_recon": scores["recon"], "top_only_recon": scores["recon_top"],
+                         "swap_follows_top": swap["follows_top"],
+                         "swap_follows_bottom": swap["follows_bottom"]}.items():
+                found.setdefault(f"{name}_{k}", []).append(v)
+        if s == seed:
+            for name, (model, history) in runs.items():
+                r.models[name], r.histories[name] = model, history
+    r.metrics.update({k: float(np.mean(v)) for k, v in found.items()})
+    r.metrics["bits_per_image"] = 64 * math.log2(b.single_num_codes)
+
+    model = r.models["separated"]
+    codes_train, codes_test = level_codes(model, x_train), level_codes(model, x_test)
+    r.results["codes_test"] = codes_test
+    prior = dict(channels=b.prior_channels, blocks=b.prior_blocks, heads=b.prior_heads)
+    train = dict(epochs=b.prior_epochs, lr=b.lr, batch_size=b.batch_size, seed=seed, progress=False, device=device)
+    companion.seed_everything(seed)
+    top_prior = PixelSNAIL(b.num_codes_top, tuple(codes_train.top.shape[1:]), **prior)
+    r.histories["top_prior"] = fit(top_prior, codes_train.top, **train)
+    companion.seed_everything(seed)
+    bottom_prior = PixelSNAIL(b.num_codes_bottom, tuple(codes_train.bottom.shape[1:]), cond_codes=b.num_codes_top,
+                              **prior)
+    up = lambda c: repeat_codes(c.top, tuple(c.bottom.shape[1:]))     # noqa: E731  (top codes at the bottom's size)
+    r.histories["bottom_prior"] = fit(bottom_prior, (codes_train.bottom, up(codes_train)), **train)
+    r.models["top_prior"], r.models["bottom_prior"] = top_prior.cpu().eval(), bottom_prior.cpu().eval()
+    r.metrics["top_prior_bits_per_code"] = evaluate(top_prior, codes_test.top)["bits_per_code"]
+    r.metrics["bottom_prior_bits_per_code"] = evaluate(bottom_prior, (codes_test.bottom, up(codes_test)))["bits_per_code"]
+    for level, k in (("top", b.num_codes_top), ("bottom", b.num_codes_bottom)):
+        grid = getattr(codes_test, level)
+        r.metrics[f"{level}_counts_bits_per_code"] = math.log2(perplexity(torch.bincount(grid.flatten(), minlength=k)).item())
+        r.metrics[f"{level}_uniform_bits_per_code"] = math.log2(k)
+    r.results["samples"] = {}
+    for t in b.temperatures:
+        r.results["samples"][t], _ = model.sample(top_prior, bottom_prior, b.n_samples, temperature=t,
+                                                  generator=torch.Generator().manual_seed(seed))
+    at_one = r.results["samples"].get(1.0, next(iter(r.results["samples"].values())))
+    r.metrics["samples_classes_found"] = len(np.unique(classify(at_one)))
+    return finish(r)

@@ -1,0 +1,224 @@
+"""The machinery shared by the chapters' experiments: runs, claims, the registry and records.
+
+Each chapter's module (``companion.experiments.ch01_autoencoder`` …) defines
+
+* ``NAME`` (what ``python -m companion reproduce NAME`` takes) and ``CHAPTER``;
+* ``Budget``, a frozen dataclass, and ``BUDGETS = {"quick": …, "full": …, "smoke": …}``:
+  ``quick`` is what the chapter executes (about a minute on a 2-core CPU), ``full`` is closer
+  to the papers, ``smoke`` checks the plumbing in seconds (its numbers mean nothing);
+* ``run(budget="quick", *, seed=0, device=None) -> Run``: trains on ``device`` and returns
+  the trained models (on the CPU), their histories and the metrics;
+* ``describe(budget) -> str``, written from the budget's fields;
+* ``REFERENCES``: published numbers with their sources, keyed by our metric names;
+* ``CLAIMS``: what the chapter says about its numbers, as named checks that the chapter
+  asserts after its run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+BUDGETS = ("quick", "full", "smoke")
+
+
+class ClaimFailed(AssertionError):
+    """A claim of a chapter does not hold for a run's metrics."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A sentence of a chapter about its numbers, and the check that makes it true.
+
+    ``holds(metrics)`` returns True when the claim holds for a run's metrics
+    (``{name: number}``); ``statement`` is the sentence, shown when it does not.
+    """
+
+    name: str
+    statement: str
+    holds: Callable[[Mapping[str, float]], bool]
+
+
+def claims(*items: Claim) -> dict[str, Claim]:
+    """A module's claims keyed by name (names must be unique)."""
+    out: dict[str, Claim] = {}
+    for c in items:
+        if c.name in out:
+            raise ValueError(f"claim {c.name!r} is defined twice")
+        out[c.name] = c
+    return out
+
+
+@dataclass
+class Run:
+    """What an experiment's ``run`` returns.
+
+    Attributes:
+        experiment: the experiment's name, e.g. ``"autoencoder"``.
+        budget: the budget dataclass it ran with.
+        seed, device: as passed to ``run`` (device as a string).
+        models: the trained models by name, on the CPU in eval mode.
+        histories: their :class:`companion.train.History` by the same names.
+        metrics: flat ``{name: number}`` (the names the references and claims use).
+        results: anything else the chapter draws (curves, arrays, per-model reports).
+        seconds: wall-clock time of the run.
+    """
+
+    experiment: str
+    budget: Any
+    seed: int
+    device: str
+    models: dict[str, torch.nn.Module] = field(default_factory=dict)
+    histories: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def check(self, *names: str) -> None:
+        """Assert the named claims of this run's experiment (all of them when none are named);
+        raise :class:`ClaimFailed` naming each one that does not hold."""
+        check_claims(get(self.experiment).CLAIMS, self.metrics, *names)
+
+
+def check_claims(table: Mapping[str, Claim], metrics: Mapping[str, float], *names: str) -> None:
+    """Assert the named claims of ``table`` on ``metrics`` (all when ``names`` is empty)."""
+    for n in names:
+        if n not in table:
+            raise ValueError(f"unknown claim {n!r}; this experiment has {', '.join(table)}")
+    failed = [table[n] for n in (names or tuple(table)) if not table[n].holds(metrics)]
+    if failed:
+        raise ClaimFailed("; ".join(f"{c.name}: {c.statement}" for c in failed) + " — does not hold")
+
+
+def resolve(module: ModuleType, budget) -> Any:
+    """A budget name (``"quick"``, ``"full"``, ``"smoke"``) or a budget instance of ``module``."""
+    if isinstance(budget, str):
+        if budget not in module.BUDGETS:
+            raise ValueError(f"budget must be one of {tuple(module.BUDGETS)} or a {module.__name__}.Budget, "
+                             f"got {budget!r}")
+        return module.BUDGETS[budget]
+    if not isinstance(budget, module.Budget):
+        raise TypeError(f"budget must be a name or a {module.__name__}.Budget, got {type(budget).__name__}")
+    return budget
+
+
+def budget_name(module: ModuleType, budget) -> str:
+    """The name of a budget instance in ``module.BUDGETS``, or ``"custom"``."""
+    return next((k for k, v in module.BUDGETS.items() if v == budget), "custom")
+
+
+def start(module: ModuleType | str, budget, seed: int, device) -> tuple[Any, Run, torch.device]:
+    """Begin a run of ``module`` (or its ``__name__``): resolve the budget and the device,
+    seed everything, start the clock."""
+    import companion
+
+    module = sys.modules[module] if isinstance(module, str) else module
+    b = resolve(module, budget)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    dev = companion.get_device(device if device is not None else "cpu")
+    companion.seed_everything(seed)
+    run = Run(experiment=module.NAME, budget=b, seed=seed, device=str(dev))
+    run.seconds = -time.perf_counter()
+    return b, run, dev
+
+
+def finish(run: Run) -> Run:
+    """Stop the clock, put the models on the CPU in eval mode and the metrics as floats."""
+    run.seconds += time.perf_counter()
+    for m in run.models.values():
+        m.cpu().eval()
+    run.metrics = {k: float(v) for k, v in run.metrics.items()}
+    return run
+
+
+def fields_of(budget) -> dict:
+    """A budget as a plain dict (for JSON records)."""
+    return {f.name: getattr(budget, f.name) for f in dataclasses.fields(budget)}
+
+
+# --------------------------------------------------------------------------- registry
+
+EXPERIMENTS: dict[str, ModuleType] = {}
+
+
+def register(module: ModuleType) -> ModuleType:
+    """Add a chapter's experiment module to the registry behind the CLI."""
+    if module.NAME in EXPERIMENTS:
+        raise ValueError(f"experiment {module.NAME!r} is registered twice")
+    for name in ("quick", "full", "smoke"):
+        if name not in module.BUDGETS:
+            raise ValueError(f"{module.__name__} has no {name!r} budget")
+    EXPERIMENTS[module.NAME] = module
+    return module
+
+
+def get(name: str) -> ModuleType:
+    """The experiment module registered as ``name``."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
+    return EXPERIMENTS[name]
+
+
+def reproduce(name: str, budget: str = "quick", json_path: str | Path | None = None, *, seed: int = 0,
+              device: str | torch.device | None = None) -> dict:
+    """Run experiment ``name`` with ``budget`` and ``seed`` on ``device`` (default the CPU) and
+    return (and optionally write) its record:
+    ``{"experiment", "budget", "device", "seed", "seconds", "metrics", "reference"}``."""
+    module = get(name)
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    run = module.run(budget, seed=seed, device=device)
+    record = {"experiment": name, "budget": budget, "device": run.device, "seed": seed,
+              "seconds": round(run.seconds, 2), "metrics": dict(run.metrics), "reference": module.REFERENCES}
+    if json_path is not None:
+        write_json(record, json_path)
+    return record
+
+
+def write_json(record: dict, path: str | Path) -> Path:
+    """Write a record as indented JSON, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def format_table(record: dict) -> str:
+    """The metrics of a record as a plain-text table, published numbers beside ours."""
+    rows = [("metric", "ours", "published", "source")]
+    for k, v in record["metrics"].items():
+        ref = record["reference"].get(k)
+        rows.append((k, f"{v:.4g}", published(ref["value"]) if ref else "", ref["source"] if ref else ""))
+    for k, ref in record["reference"].items():
+        if k not in record["metrics"]:
+            rows.append((k, "", published(ref["value"]), ref["source"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    where = f", {record['device']}" if "device" in record else ""
+    head = f"{record['experiment']} ({record['budget']} budget{where}, {record['seconds']:.1f} s)"
+    return head + "\n" + "\n".join(lines)
+
+
+def published(value) -> str:
+    """A published number, or a range such as ``"0–0.4"`` read off a paper's figure."""
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
+def references_table(references: Mapping[str, dict], ours: Mapping[str, str] | None = None) -> str:
+    """The published numbers of an experiment as a Markdown table (quantity, published,
+    source), with a column of our values where ``ours`` names one for a key."""
+    ours = ours or {}
+    head = "| quantity | published | source | ours |\n| --- | --- | --- | --- |\n"
+    rows = [f"| {ref.get('label', k)} | {published(ref['value'])} | {ref['source']} | {ours.get(k, '—')} |"
+            for k, ref in references.items()]
+    return head + "\n".join(rows)
