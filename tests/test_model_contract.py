@@ -9,7 +9,7 @@ from torch.utils.data import TensorDataset
 
 import companion
 from companion.models import (REGISTRY, VAE, VQVAE, VQVAE2, Autoencoder, Model, PCA, PixelCNN, PixelSNAIL,
-                              VAEConfig, VQVAEConfig)
+                              VAEConfig)
 from companion.models.base import Output
 from companion.models.pixelcnn import repeat_codes
 from companion.models.tdvae import TDVAE

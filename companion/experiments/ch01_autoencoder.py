@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 import companion
 from companion.data import load_first
 from companion.experiments.core import Claim, Run, claims, finish, start

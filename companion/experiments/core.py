@@ -15,7 +15,6 @@ Each chapter's module (``companion.experiments.ch01_autoencoder`` …) defines
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -110,11 +109,6 @@ def resolve(module: ModuleType, budget) -> Any:
     return budget
 
 
-def budget_name(module: ModuleType, budget) -> str:
-    """The name of a budget instance in ``module.BUDGETS``, or ``"custom"``."""
-    return next((k for k, v in module.BUDGETS.items() if v == budget), "custom")
-
-
 def start(module: ModuleType | str, budget, seed: int, device) -> tuple[Any, Run, torch.device]:
     """Begin a run of ``module`` (or its ``__name__``): resolve the budget and the device,
     seed everything, start the clock."""
@@ -138,11 +132,6 @@ def finish(run: Run) -> Run:
         m.cpu().eval()
     run.metrics = {k: float(v) for k, v in run.metrics.items()}
     return run
-
-
-def fields_of(budget) -> dict:
-    """A budget as a plain dict (for JSON records)."""
-    return {f.name: getattr(budget, f.name) for f in dataclasses.fields(budget)}
 
 
 # --------------------------------------------------------------------------- registry

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion.models.base import (Model, Output, check_images, choice, finite_at_least, image_shape,
+from companion.models.base import (Model, Output, choice, finite_at_least, image_shape,
                                    in_open_unit_interval, positive_int)
 from companion.nn import ConvDown, ConvUp
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from companion.models.base import Model, Output, check_images, finite_at_least, image_shape, model_device
+from companion.models.base import Model, Output, finite_at_least, image_shape, model_device
 from companion.models.vq import VectorQuantizer, check_codebook_fields, pixel_likelihood
 from companion.nn import ConvDown, ConvUp, activation
 
