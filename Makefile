@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Finished experiment runs, reused by the book build, nbval and the Colab-environment test
+# (companion.experiments.core.cached: keyed by budget, seed and the companion's source).
+export COMPANION_RUN_CACHE ?= $(CURDIR)/_build/runs
 
 .PHONY: install browser assets book editions lab test test-fast clean
 

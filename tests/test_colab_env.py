@@ -1,6 +1,8 @@
 """A reader's Colab runtime, reproduced: install the companion into an environment pinned to
 Colab's own package freeze, check that the install changes none of those packages, and run
-the Colab editions of chapters 1 and 6 there with live widgets under ipywidgets 7.7.1.
+the Colab editions of chapters 1 and 6 there with live widgets under ipywidgets 7.7.1. Under
+``make test`` the chapters reuse the runs that the book build saved ($COMPANION_RUN_CACHE),
+so training meets Colab's packages in the smoke runs of every experiment instead.
 
 The freeze is ``tests/data/colab-gpu-pip-freeze.txt`` (Colab's published list, a copy of the
 project's ``../shared/reference/``); the
@@ -105,6 +107,20 @@ def test_installing_the_companion_changes_no_colab_package(colab_env, wheel, tmp
     changed = {n: (v, pins[n]) for n, v in would.items() if n in pins and n not in SUBSTITUTED}
     assert changed == {}, f"the install would change Colab's packages (new vs Colab): {changed}"
     assert "companion" in would
+
+
+def test_every_experiment_trains_in_the_colab_environment(colab_env, wheel, tmp_path):
+    """Colab's NumPy, SciPy and scikit-learn under the companion's training code: every
+    experiment on its smoke budget, trained here (the chapter runs below may reuse runs that
+    the book build saved, so this is where training itself meets Colab's packages)."""
+    _without_companion(colab_env)
+    _run(colab_env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", wheel)
+    script = ("from companion.experiments import EXPERIMENTS, reproduce\n"
+              "for name in EXPERIMENTS:\n"
+              "    print(name, len(reproduce(name, 'smoke')['metrics']))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("COMPANION_RUN_CACHE", "VIRTUAL_ENV", "PYTHONPATH")}
+    out = _run(colab_env / "bin" / "python", "-c", script, env=env, cwd=tmp_path, timeout=600)
+    assert len(out.splitlines()) == 10, out
 
 
 WIDGET_CHECK = r'''

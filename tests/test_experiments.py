@@ -8,19 +8,27 @@ import ast
 import dataclasses
 import json
 import math
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from companion import experiments
-from companion.experiments.core import Claim, ClaimFailed, check_claims
+from companion.experiments.core import RUN_CACHE, Claim, ClaimFailed, check_claims, run_key
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "vq-vae", "vq-vae-2",
          "td-vae"]
+
+
+@pytest.fixture(autouse=True)
+def _train_for_real(monkeypatch):
+    """These tests train: a run cache named by the environment (make test sets one) is off."""
+    monkeypatch.delenv(RUN_CACHE, raising=False)
 
 
 def test_registry_holds_every_chapter():
@@ -84,17 +92,53 @@ def test_claims_name_what_fails():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_smoke_run_plumbing(name, tmp_path):
+def test_smoke_run_plumbing(name, tmp_path, monkeypatch, capsys):
     """Every experiment runs end to end on its smoke budget: CPU models in eval mode,
-    finite metrics, a JSON record, and every claim evaluates (true or false, no error)."""
+    finite metrics, a JSON record, and every claim evaluates (true or false, no error).
+    With $COMPANION_RUN_CACHE set the run is saved, and a second call loads it: the same
+    metrics and models, what it printed printed again, the random generators where the
+    training left them."""
     m = experiments.get(name)
+    monkeypatch.setenv(RUN_CACHE, str(tmp_path / "runs"))
     record = experiments.reproduce(name, "smoke", json_path=tmp_path / "out.json")
+    after_training = _draws()
+    printed = capsys.readouterr().out
+    (saved,) = (tmp_path / "runs").glob(f"{name}-*.pt")
+    again = m.run("smoke")
+    assert _draws() == after_training and capsys.readouterr().out == printed
+    assert again.metrics == record["metrics"] and set(again.models) == set(m.run("smoke").models)
+    assert len(list((tmp_path / "runs").iterdir())) == 1                 # loaded, not saved again
     assert json.loads((tmp_path / "out.json").read_text()) == record
     assert set(record) == {"experiment", "budget", "device", "seed", "seconds", "metrics", "reference"}
     assert record["budget"] == "smoke" and record["device"] == "cpu"
     assert record["metrics"] and all(math.isfinite(v) for v in record["metrics"].values()), record["metrics"]
     for claim in m.CLAIMS.values():
         assert claim.holds(record["metrics"]) in (True, False)
+
+
+def _draws() -> tuple:
+    return torch.rand(3).tolist(), np.random.rand(3).tolist(), random.random()
+
+
+def test_run_cache_key_follows_budget_seed_and_threads(monkeypatch, tmp_path):
+    """A saved run is reused only for the same budget, seed and thread count; other calls
+    train and save their own; without the variable nothing is saved."""
+    m = experiments.get("autoencoder")
+    b = m.BUDGETS["smoke"]
+    keys = {run_key(m, b, 0), run_key(m, b, 1), run_key(m, dataclasses.replace(b, epochs=b.epochs + 1), 0)}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads + 1)
+        keys.add(run_key(m, b, 0))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(keys) == 4 and run_key(m, b, 0) == run_key(m, m.BUDGETS["smoke"], 0)
+    monkeypatch.delenv(RUN_CACHE, raising=False)
+    m.run("smoke")
+    monkeypatch.setenv(RUN_CACHE, str(tmp_path))
+    m.run("smoke", seed=1)
+    m.run("smoke", seed=1)
+    assert len(list(tmp_path.iterdir())) == 1
 
 
 def test_run_returns_cpu_models_and_repeats_exactly():

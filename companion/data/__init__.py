@@ -38,7 +38,7 @@ import torch
 from companion.data.dsprites import DSprites
 from companion.data.idx import read_idx, write_idx
 
-__all__ = ["DATASETS", "DSprites", "Split", "load", "load_first", "pad_to", "read_idx", "write_idx", "describe"]
+__all__ = ["DATASETS", "DSprites", "Split", "load", "load_first", "on_disk", "pad_to", "read_idx", "write_idx", "describe"]
 
 
 class Split(NamedTuple):
@@ -201,6 +201,13 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
     d = load_digits()
     return (d.images[:, None] / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def on_disk() -> dict[str, list[str]]:
+    """The IDX files of each online data set that are on this machine, as paths (what
+    :func:`load_first` will pick up); empty lists where a data set is missing."""
+    return {name: [str(f) for split in IDX_FILES.values() for n in split
+                   if (f := _find(n, _search_dirs(name, None))) is not None] for name in REMOTE}
 
 
 def _search_dirs(name: str, root: str | Path | None) -> list[Path]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import companion
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import encode_all, linear_probe_accuracy, principal_angles, reconstruction_error
 from companion.models import PCA, Autoencoder, AutoencoderConfig
 from companion.train import fit
@@ -81,6 +81,7 @@ def describe(b: Budget) -> str:
             f"data: {' or '.join(b.data)} (else mnist-5k).")
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train the three parts on ``device`` and measure them on the held-out split."""
     b, r, device = start(__name__, budget, seed, device)

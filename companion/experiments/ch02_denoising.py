@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import companion
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import corruption_curve, encode_all, filter_roughness, linear_probe_accuracy
 from companion.models import Autoencoder, AutoencoderConfig, DenoisingAutoencoder, DenoisingAutoencoderConfig
 from companion.train import fit
@@ -64,6 +64,7 @@ def describe(b: Budget) -> str:
             f"filter roughness; data: {' or '.join(b.data)} (else mnist-5k).")
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train both models on ``device``; measure them on the held-out split."""
     b, r, device = start(__name__, budget, seed, device)

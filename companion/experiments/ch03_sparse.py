@@ -13,7 +13,7 @@ import torch
 import companion
 from companion import losses
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import encode_all, linear_probe_accuracy, reconstruction_error
 from companion.models import SparseAutoencoder, SparseAutoencoderConfig
 from companion.train import fit
@@ -78,6 +78,7 @@ def describe(b: Budget) -> str:
             f"error and linear probe; data: {' or '.join(b.data)} (else mnist-5k).")
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train one model per β on ``device``; measure each on the held-out split."""
     b, r, device = start(__name__, budget, seed, device)

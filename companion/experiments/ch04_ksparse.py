@@ -12,7 +12,7 @@ import torch
 
 import companion
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import dead_units, encode_all, linear_probe_accuracy, reconstruction_error
 from companion.models import KSparseAutoencoder, KSparseAutoencoderConfig
 from companion.train import fit
@@ -80,6 +80,7 @@ def describe(b: Budget) -> str:
             f"against raw pixels, atom locality; data: {' or '.join(b.data)} (else mnist-5k).")
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train one model per k and one annealed on ``device``; measure them on held-out digits."""
     b, r, device = start(__name__, budget, seed, device)

@@ -13,7 +13,7 @@ import torch
 
 import companion
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import jacobian_norms, jacobian_singular_values, reconstruction_error
 from companion.models import (ContractiveAutoencoder, ContractiveAutoencoderConfig, DenoisingAutoencoder,
                               DenoisingAutoencoderConfig)
@@ -84,6 +84,7 @@ def describe(b: Budget) -> str:
             f"for the explorer; data: {' or '.join(b.data)} (else mnist-5k).")
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train the models on ``device``; measure them on held-out digits."""
     b, r, device = start(__name__, budget, seed, device)

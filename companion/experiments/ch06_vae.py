@@ -13,7 +13,7 @@ import torch
 
 import companion
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import importance_weighted_log_likelihood
 from companion.models import VAE, VAEConfig
 from companion.train import evaluate, fit
@@ -74,6 +74,7 @@ def describe(b: Budget) -> str:
             f"data: {' or '.join(b.data)} (else mnist-5k).")
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train one VAE per latent size on ``device`` (validated on the held-out split each epoch)."""
     b, r, device = start(__name__, budget, seed, device)

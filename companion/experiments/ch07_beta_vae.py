@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import companion
 from companion.data.dsprites import DSprites
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import dsprites_report
 from companion.models import VAE, VAEConfig
 from companion.train import fit
@@ -100,6 +100,7 @@ def describe(b: Budget) -> str:
             f"model: held-out reconstruction and KL, active dimensions, β-VAE score, FactorVAE score, MIG.")
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train one model per β and the capacity model on ``device``; report each."""
     b, r, device = start(__name__, budget, seed, device)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import companion
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import code_counts, code_grids, codebook_usage
 from companion.models import VQVAE, PixelCNN, VQVAEConfig
 from companion.models.vq import perplexity
@@ -86,6 +86,7 @@ def describe(b: Budget) -> str:
             f"bits per code; data: {' or '.join(b.data)} (else mnist-5k).")
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train the three VQ-VAEs and the prior on ``device``; measure them on held-out digits."""
     b, r, device = start(__name__, budget, seed, device)

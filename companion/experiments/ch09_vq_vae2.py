@@ -17,7 +17,7 @@ import torch
 
 import companion
 from companion.data import Split, load_first, pad_to
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import level_codes, linear_probe, swap_agreement
 from companion.models import VQVAE, VQVAE2, PixelSNAIL, VQVAE2Config, VQVAEConfig
 from companion.models.pixelcnn import repeat_codes
@@ -118,6 +118,7 @@ def _two_level(b: Budget, x_train, top_weight: float, seed: int, device):
     return model.cpu().eval(), history
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train the three autoencoders (per seed), the two priors and sample, on ``device``."""
     b, r, device = start(__name__, budget, seed, device)

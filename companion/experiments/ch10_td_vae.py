@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import companion
 from companion.data import load_first
 from companion.data.sequences import circle, moving_digits, oscillator
-from companion.experiments.core import Claim, Run, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import belief_probe, jumpy_errors
 from companion.models.tdvae import TDVAE, TDVAEConfig
 from companion.train import fit
@@ -113,6 +113,7 @@ def _train(frames, b: Budget, *, seed: int, device, epochs: int, **config):
     return model.cpu().eval(), history
 
 
+@cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train both TD-VAEs on ``device``; measure them on held-out sequences."""
     b, r, device = start(__name__, budget, seed, device)

@@ -15,7 +15,12 @@ Each chapter's module (``companion.experiments.ch01_autoencoder`` …) defines
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
 import json
+import os
+import random
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 
 BUDGETS = ("quick", "full", "smoke")
@@ -109,6 +115,11 @@ def resolve(module: ModuleType, budget) -> Any:
     return budget
 
 
+def check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+
+
 def start(module: ModuleType | str, budget, seed: int, device) -> tuple[Any, Run, torch.device]:
     """Begin a run of ``module`` (or its ``__name__``): resolve the budget and the device,
     seed everything, start the clock."""
@@ -116,8 +127,7 @@ def start(module: ModuleType | str, budget, seed: int, device) -> tuple[Any, Run
 
     module = sys.modules[module] if isinstance(module, str) else module
     b = resolve(module, budget)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_seed(seed)
     dev = companion.get_device(device if device is not None else "cpu")
     companion.seed_everything(seed)
     run = Run(experiment=module.NAME, budget=b, seed=seed, device=str(dev))
@@ -132,6 +142,85 @@ def finish(run: Run) -> Run:
         m.cpu().eval()
     run.metrics = {k: float(v) for k, v in run.metrics.items()}
     return run
+
+
+# --------------------------------------------------------------------------- run cache
+
+#: The environment variable that names the folder of saved runs (unset: every call trains).
+RUN_CACHE = "COMPANION_RUN_CACHE"
+
+
+def cached(run_fn: Callable[..., Run]) -> Callable[..., Run]:
+    """Let ``run`` reuse a finished CPU run when ``$COMPANION_RUN_CACHE`` names a folder.
+
+    The first call trains and saves the :class:`Run` there; a later call with the same
+    experiment, budget fields, seed, companion source files, PyTorch version, CPU thread count
+    and data files on this machine loads it instead of training again. It then prints what the
+    run printed and leaves Python's, NumPy's and PyTorch's random generators as the run left
+    them, so the cells after it compute the same numbers. Readers never set the variable;
+    ``make test`` and ``make book`` do, so the book build, nbval and the Colab-environment
+    test train each chapter's models once between them.
+    """
+    @functools.wraps(run_fn)
+    def run(budget="quick", *, seed: int = 0, device=None) -> Run:
+        import companion
+
+        folder = os.environ.get(RUN_CACHE)
+        module = sys.modules[run_fn.__module__]
+        if not folder or companion.get_device(device if device is not None else "cpu").type != "cpu":
+            return run_fn(budget, seed=seed, device=device)
+        b = resolve(module, budget)
+        check_seed(seed)
+        path = Path(folder) / f"{module.NAME}-{run_key(module, b, seed)}.pt"
+        if path.is_file():
+            saved = torch.load(path, weights_only=False)
+            companion.seed_everything(seed)
+            sys.stdout.write(saved["printed"])
+            torch.set_rng_state(saved["rng"]["torch"])
+            np.random.set_state(saved["rng"]["numpy"])
+            random.setstate(saved["rng"]["python"])
+            return saved["run"]
+        out, sys.stdout = sys.stdout, _Tee(sys.stdout)
+        try:
+            result = run_fn(b, seed=seed, device=device)
+        finally:
+            out, sys.stdout = sys.stdout, out
+        rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(f".{os.getpid()}.part")
+        torch.save({"run": result, "printed": out.text.getvalue(), "rng": rng}, part)
+        os.replace(part, path)                       # atomic: a reader never sees half a file
+        return result
+
+    return run
+
+
+class _Tee:
+    """A stdout that also keeps what is written."""
+
+    def __init__(self, stream):
+        self.stream, self.text = stream, io.StringIO()
+
+    def write(self, s: str) -> int:
+        self.text.write(s)
+        return self.stream.write(s)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def run_key(module: ModuleType, budget, seed: int) -> str:
+    """What a saved run depends on, hashed: experiment, budget, seed, source, torch, threads, data."""
+    import companion
+    from companion.data import on_disk
+
+    root = Path(companion.__file__).parent
+    source = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        source.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    what = [module.NAME, repr(budget), seed, source.hexdigest(), torch.__version__, torch.get_num_threads(),
+            on_disk()]
+    return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- registry

@@ -9,6 +9,19 @@ def _np(a) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
+class Probe:
+    """A fitted probe: ``probe(z) -> labels`` (a numpy array), for inputs of the fitted width."""
+
+    def __init__(self, pipeline, dims: int):
+        self.pipeline, self.dims = pipeline, dims
+
+    def __call__(self, z) -> np.ndarray:
+        z = _np(z).reshape(len(z), -1)
+        if z.shape[1] != self.dims:
+            raise ValueError(f"the probe was fitted on {self.dims} dims, got {z.shape[1]}")
+        return self.pipeline.predict(z)
+
+
 def linear_probe(z_train, y_train, *, max_iter: int = 500, seed: int = 0):
     """A multinomial logistic regression fitted on (z_train, y_train), inputs standardised with
     the training statistics first; returns ``predict(z) -> labels`` (a numpy array).
@@ -25,15 +38,7 @@ def linear_probe(z_train, y_train, *, max_iter: int = 500, seed: int = 0):
         raise ValueError("codes and labels must have the same number of rows")
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     probe.fit(z_train, y_train)
-    dims = z_train.shape[1]
-
-    def predict(z) -> np.ndarray:
-        z = _np(z).reshape(len(z), -1)
-        if z.shape[1] != dims:
-            raise ValueError(f"the probe was fitted on {dims} dims, got {z.shape[1]}")
-        return probe.predict(z)
-
-    return predict
+    return Probe(probe, z_train.shape[1])
 
 
 def linear_probe_accuracy(z_train, y_train, z_test, y_test, *, max_iter: int = 500,
