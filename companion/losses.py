@@ -36,11 +36,67 @@ def sum_per_example(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(start_dim=1).sum(dim=1)
 
 
+#: The decoder likelihoods p_θ(x|z) of the book, by the name every model's config uses.
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def reconstruction(out: torch.Tensor, x: torch.Tensor, likelihood: str, *, std: float | None = None,
+                   event_dims: int | None = None) -> torch.Tensor:
+    r"""−log p_θ(x | decoder output) per example, in nats: the one implementation of the
+    reconstruction term that every model of the book uses.
+
+    * ``"bernoulli"``: ``out`` holds logits l and x ∈ [0, 1]; the cross-entropy
+      −Σ_d [x_d log σ(l_d) + (1 − x_d) log(1 − σ(l_d))], computed from the logits for
+      numerical stability (the survey's cross-entropy form of L_AE).
+    * ``"gaussian"`` with ``std=σ``: ``out`` is the mean μ; the exact negative log-density
+      Σ_d [(x_d − μ_d)² / (2σ²) + log σ + ½ log 2π] (what a VAE's ELBO needs).
+    * ``"gaussian"`` without ``std``: the squared error ‖x − μ‖², the survey's L_AE. It is the
+      negative log-density for σ² = ½ less its constant (d/2)·log π, so it ranks models exactly
+      as that likelihood does.
+
+    Args:
+        out: decoder output (logits or mean), same shape as ``x``.
+        x: targets, shape (B, ...).
+        likelihood: one of :data:`LIKELIHOODS`.
+        std: σ of the Gaussian (positive), or None for the squared error; a Bernoulli has none
+            and ignores it.
+        event_dims: how many trailing dimensions make one example (default: all but the first).
+    Returns:
+        a tensor of shape ``x.shape[:-event_dims]``: the sum over each example's dimensions.
+    """
+    _check_pair(out, x, "reconstruction")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
+    event_dims = x.dim() - 1 if event_dims is None else event_dims
+    if isinstance(event_dims, bool) or not isinstance(event_dims, int) or not 1 <= event_dims < x.dim():
+        raise ValueError(f"event_dims must be an int in 1…{x.dim() - 1} for shape {tuple(x.shape)}, got {event_dims!r}")
+    if likelihood == "bernoulli":
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise ValueError("a Bernoulli likelihood needs targets in [0, 1] "
+                             f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")
+        per_dim = F.binary_cross_entropy_with_logits(out, x, reduction="none")
+    elif std is None:
+        per_dim = (out - x) ** 2
+    else:
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0 or not math.isfinite(std):
+            raise ValueError(f"std must be a positive finite number or None, got {std!r}")
+        per_dim = (x - out) ** 2 / (2 * std ** 2) + math.log(std) + 0.5 * math.log(2 * math.pi)
+    return per_dim.reshape(*per_dim.shape[:x.dim() - event_dims], -1).sum(-1)
+
+
+def decoder_mean(out: torch.Tensor, likelihood: str) -> torch.Tensor:
+    """The expected image x' under p_θ(x | out): σ(logits) for Bernoulli, the mean for Gaussian."""
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
+    return torch.sigmoid(out) if likelihood == "bernoulli" else out
+
+
 def mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     r"""Squared error ‖x − x'‖², summed over dimensions, averaged over the batch.
 
     This is L_AE of the survey, (1/n) Σ_i ‖x⁽ⁱ⁾ − f_θ(g_φ(x⁽ⁱ⁾))‖², and up to constants the
-    negative log-likelihood of a Gaussian decoder with unit variance.
+    negative log-likelihood of a Gaussian decoder: :func:`reconstruction` with
+    ``likelihood="gaussian"``, averaged over the batch.
 
     Args:
         x_hat: reconstruction, shape (B, ...).
@@ -48,16 +104,13 @@ def mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     Returns:
         scalar tensor.
     """
-    _check_pair(x_hat, x, "mse")
-    return sum_per_example((x_hat - x) ** 2).mean()
+    return reconstruction(x_hat, x, "gaussian").mean()
 
 
 def bce_with_logits(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    r"""Cross-entropy of targets x ∈ [0, 1] under Bernoulli(σ(logits)).
-
-    −Σ_d [x_d log σ(l_d) + (1 − x_d) log(1 − σ(l_d))], summed over dimensions, averaged
-    over the batch: the survey's cross-entropy form of L_AE for a sigmoid output layer,
-    computed from the logits for numerical stability.
+    r"""Cross-entropy of targets x ∈ [0, 1] under Bernoulli(σ(logits)), summed over
+    dimensions, averaged over the batch: :func:`reconstruction` with
+    ``likelihood="bernoulli"``, averaged over the batch.
 
     Args:
         logits: pre-sigmoid decoder output, shape (B, ...).
@@ -65,12 +118,7 @@ def bce_with_logits(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     Returns:
         scalar tensor (nats per example).
     """
-    _check_pair(logits, x, "bce_with_logits")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError("bce_with_logits: targets must lie in [0, 1] "
-                         f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")
-    per_dim = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    return sum_per_example(per_dim).mean()
+    return reconstruction(logits, x, "bernoulli").mean()
 
 
 def kl_bernoulli(rho: float | torch.Tensor, rho_hat: torch.Tensor, *, eps: float = 1e-7) -> torch.Tensor:
@@ -154,17 +202,6 @@ def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"contractive_penalty expects h (B, k) and W (k, d), got {tuple(h.shape)} "
                          f"and {tuple(weight.shape)}")
     return ((h * (1 - h)) ** 2) @ (weight ** 2).sum(dim=1)
-
-
-RECONSTRUCTION_LOSSES = {"mse": mse, "bce": bce_with_logits}
-
-
-def reconstruction(kind: str, decoder_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Dispatch to :func:`mse` (``kind="mse"``) or :func:`bce_with_logits` (``"bce"``)."""
-    if kind not in RECONSTRUCTION_LOSSES:
-        raise ValueError(f"unknown reconstruction loss {kind!r}; "
-                         f"expected one of {sorted(RECONSTRUCTION_LOSSES)}")
-    return RECONSTRUCTION_LOSSES[kind](decoder_out, x)
 
 
 def bits_per_dim(nats_per_example: float | torch.Tensor, dims: int) -> float:

@@ -41,8 +41,37 @@ def test_errors():
         losses.mse(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="batch"):
         losses.mse(torch.zeros(3), torch.zeros(3))
-    with pytest.raises(ValueError, match="unknown reconstruction"):
-        losses.reconstruction("l1", torch.zeros(2, 3), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="unknown likelihood"):
+        losses.reconstruction(torch.zeros(2, 3), torch.zeros(2, 3), "l1")
+    with pytest.raises(ValueError, match="std"):
+        losses.reconstruction(torch.zeros(2, 3), torch.zeros(2, 3), "gaussian", std=0.0)
+    with pytest.raises(ValueError, match="event_dims"):
+        losses.reconstruction(torch.zeros(2, 3), torch.zeros(2, 3), "gaussian", event_dims=2)
+
+
+def test_reconstruction_is_the_decoder_log_likelihood():
+    """One implementation of −log p_θ(x|z), checked against torch.distributions: Bernoulli from
+    logits exactly, Gaussian with σ exactly, and without σ the squared error, which is the
+    Gaussian with σ² = ½ less (d/2)·log π. event_dims keeps leading axes (TD-VAE's (B, T, d))."""
+    from torch.distributions import Bernoulli, Independent, Normal
+
+    g = torch.Generator().manual_seed(0)
+    out, x = torch.randn(5, 1, 4, 4, generator=g), torch.rand(5, 1, 4, 4, generator=g)
+    d = x[0].numel()
+    bern = -Independent(Bernoulli(logits=out, validate_args=False), 3).log_prob(x)
+    assert torch.allclose(losses.reconstruction(out, x, "bernoulli"), bern, atol=1e-5)
+    gauss = -Independent(Normal(out, 0.3), 3).log_prob(x)
+    assert torch.allclose(losses.reconstruction(out, x, "gaussian", std=0.3), gauss, atol=1e-4)
+    half = -Independent(Normal(out, math.sqrt(0.5)), 3).log_prob(x) - d / 2 * math.log(math.pi)
+    assert torch.allclose(losses.reconstruction(out, x, "gaussian"), half, atol=1e-4)
+    assert torch.allclose(losses.reconstruction(out, x, "gaussian"), ((out - x) ** 2).sum((1, 2, 3)))
+    seq_out, seq_x = torch.randn(3, 7, 6, generator=g), torch.rand(3, 7, 6, generator=g)
+    per_step = losses.reconstruction(seq_out, seq_x, "bernoulli", event_dims=1)
+    assert per_step.shape == (3, 7)
+    assert torch.allclose(per_step, -Independent(Bernoulli(logits=seq_out, validate_args=False), 1).log_prob(seq_x), atol=1e-5)
+    assert torch.equal(losses.mse(out, x), losses.reconstruction(out, x, "gaussian").mean())
+    assert torch.equal(losses.decoder_mean(out, "bernoulli"), torch.sigmoid(out))
+    assert losses.decoder_mean(out, "gaussian") is out
 
 
 def test_bits_per_dim():

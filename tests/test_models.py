@@ -6,7 +6,7 @@ from companion.models import PCA, Autoencoder, AutoencoderConfig
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(), dict(loss="bce"), dict(out_act="sigmoid", hidden=(32, 16)), dict(hidden=(), linear=True),
+    dict(), dict(likelihood="bernoulli"), dict(out_act="sigmoid", hidden=(32, 16)), dict(hidden=(), linear=True),
     dict(architecture="conv", hidden=(8, 16), image_shape=(1, 28, 28)),
     dict(architecture="conv", hidden=(4,), image_shape=(3, 16, 16), code_size=7),
 ])
@@ -25,7 +25,7 @@ def test_output_contract(kwargs):
 
 
 def test_bce_output_is_a_probability():
-    model = Autoencoder(code_size=2, loss="bce")
+    model = Autoencoder(code_size=2, likelihood="bernoulli")
     out = model(torch.rand(3, 1, 28, 28))
     assert 0 <= out.x_hat.min() and out.x_hat.max() <= 1
 
@@ -40,8 +40,8 @@ def test_linear_autoencoder_is_linear():
 @pytest.mark.parametrize("kwargs,field", [
     (dict(code_size=-2), "code_size"), (dict(code_size=0), "code_size"), (dict(code_size=2.5), "code_size"),
     (dict(hidden=(64, -1)), "hidden"), (dict(image_shape=(28, 28)), "image_shape"),
-    (dict(loss="l1"), "loss"), (dict(architecture="rnn"), "architecture"),
-    (dict(linear=True, loss="bce"), "linear"), (dict(act="swishy"), "activation"),
+    (dict(likelihood="l1"), "likelihood"), (dict(architecture="rnn"), "architecture"),
+    (dict(linear=True, likelihood="bernoulli"), "linear"), (dict(act="swishy"), "activation"),
     (dict(architecture="conv", hidden=()), "hidden"),
 ])
 def test_config_validation_names_the_field(kwargs, field):

@@ -104,7 +104,7 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
 
     # the 2-D autoencoder the chapter explores, with the Bernoulli cross-entropy
     companion.seed_everything(seed)
-    explorer = Autoencoder(AutoencoderConfig(image_shape=shape, code_size=2, hidden=b.explorer_hidden, loss="bce"))
+    explorer = Autoencoder(AutoencoderConfig(image_shape=shape, code_size=2, hidden=b.explorer_hidden, likelihood="bernoulli"))
     h = fit(explorer, x_train, epochs=b.explorer_epochs, lr=b.lr, batch_size=b.batch_size, val=x_test, seed=seed,
             progress=False, device=device)
     r.models["explorer"], r.histories["explorer"] = explorer, h

@@ -3,13 +3,14 @@ r"""The autoencoder (Hinton & Salakhutdinov, 2006).
 An encoder g_φ maps an input x to a code z = g_φ(x) of ``code_size`` numbers; a decoder f_θ
 maps it back, x' = f_θ(z). Both are trained together to make x' ≈ x:
 
-    L_AE(θ, φ) = (1/n) Σ_i ‖x⁽ⁱ⁾ − f_θ(g_φ(x⁽ⁱ⁾))‖²                 (``loss="mse"``)
+    L_AE(θ, φ) = (1/n) Σ_i ‖x⁽ⁱ⁾ − f_θ(g_φ(x⁽ⁱ⁾))‖²         (``likelihood="gaussian"``)
 
 or, for data in [0, 1] and a sigmoid output layer, the cross-entropy
-−Σ_d [x_d log x'_d + (1 − x_d) log(1 − x'_d)] (``loss="bce"``). Both follow the reduction
-convention of :mod:`companion.losses` (sum over dimensions, mean over the batch).
+−Σ_d [x_d log x'_d + (1 − x_d) log(1 − x'_d)] (``likelihood="bernoulli"``). Both are
+:func:`companion.losses.reconstruction` and follow its reduction convention (sum over
+dimensions, mean over the batch).
 
-With ``linear=True`` and the MSE loss the model is the linear autoencoder whose optimal
+With ``linear=True`` and the squared error the model is the linear autoencoder whose optimal
 decoder spans the same subspace as the top ``code_size`` principal components.
 """
 from __future__ import annotations
@@ -34,11 +35,11 @@ class AutoencoderConfig:
         hidden: hidden layer sizes of the MLP encoder (mirrored in the decoder), or the conv
             channels of the conv encoder (mirrored likewise).
         architecture: ``"mlp"`` or ``"conv"``.
-        linear: no non-linearity anywhere (MLP only, MSE loss, identity output).
+        linear: no non-linearity anywhere (MLP only, Gaussian likelihood, identity output).
         act: activation of the hidden layers.
-        loss: ``"mse"`` (squared error on x') or ``"bce"`` (cross-entropy; the decoder
-            emits logits and x' = σ(logits)).
-        out_act: output activation for the MSE loss (``"identity"`` or ``"sigmoid"``).
+        likelihood: ``"gaussian"`` (the squared error on x') or ``"bernoulli"``
+            (cross-entropy; the decoder emits logits and x' = σ(logits)).
+        out_act: output activation under the Gaussian likelihood (``"identity"`` or ``"sigmoid"``).
         code_act: activation of the code layer z (``"identity"``: a linear bottleneck).
     """
 
@@ -48,7 +49,7 @@ class AutoencoderConfig:
     architecture: str = "mlp"
     linear: bool = False
     act: str = "relu"
-    loss: str = "mse"
+    likelihood: str = "gaussian"
     out_act: str = "identity"
     code_act: str = "identity"
 
@@ -65,16 +66,16 @@ class AutoencoderConfig:
             if isinstance(h, bool) or not isinstance(h, int) or h < 1:
                 raise ValueError(f"AutoencoderConfig.hidden must hold positive ints, got {self.hidden}")
         choice(self, "architecture", ("mlp", "conv"))
-        choice(self, "loss", ("mse", "bce"))
+        choice(self, "likelihood", losses.LIKELIHOODS)
         choice(self, "out_act", ("identity", "sigmoid"))
         activation(self.act)  # raises on an unknown name
         activation(self.code_act)
         if self.architecture == "conv" and not self.hidden:
             raise ValueError("AutoencoderConfig.hidden must list at least one conv channel count "
                              "for architecture='conv'")
-        if self.linear and (self.architecture != "mlp" or self.loss != "mse" or self.out_act != "identity"
+        if self.linear and (self.architecture != "mlp" or self.likelihood != "gaussian" or self.out_act != "identity"
                             or self.code_act != "identity"):
-            raise ValueError("AutoencoderConfig.linear=True needs architecture='mlp', loss='mse', "
+            raise ValueError("AutoencoderConfig.linear=True needs architecture='mlp', likelihood='gaussian', "
                              "out_act='identity' and code_act='identity'")
 
     @property
@@ -105,7 +106,7 @@ class Autoencoder(Model):
             self.encoder = nn.Sequential(ConvEncoder(cfg.image_shape, cfg.hidden, cfg.code_size, act=act),
                                          activation(cfg.code_act))
             self.decoder = ConvDecoder(cfg.code_size, cfg.image_shape, cfg.hidden[::-1], act=act)
-        self.out_act = nn.Sigmoid() if cfg.loss == "bce" else activation(cfg.out_act)
+        self.out_act = nn.Sigmoid() if cfg.likelihood == "bernoulli" else activation(cfg.out_act)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """z = g_φ(x): (B, C, H, W) → (B, code_size)."""
@@ -129,10 +130,10 @@ class Autoencoder(Model):
         x' = σ(logits); with the squared error x' is the output activation's value.
         """
         out = self.decode_logits(z)                 # (B, C, H, W)
-        if self.config.loss == "bce":
-            return losses.bce_with_logits(out, target), torch.sigmoid(out)
+        if self.config.likelihood == "bernoulli":
+            return losses.reconstruction(out, target, "bernoulli").mean(), torch.sigmoid(out)
         x_hat = self.out_act(out)
-        return losses.mse(x_hat, target), x_hat
+        return losses.reconstruction(x_hat, target, "gaussian").mean(), x_hat
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
         """Encode, decode and score the reconstruction against ``target`` (default: x)."""

@@ -36,7 +36,7 @@ class SparseAutoencoderConfig(AutoencoderConfig):
     hidden: tuple[int, ...] = ()
     act: str = "sigmoid"
     code_act: str = "sigmoid"
-    loss: str = "mse"
+    likelihood: str = "gaussian"
     out_act: str = "sigmoid"
     rho: float = 0.05
     beta: float = 3.0

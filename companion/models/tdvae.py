@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import distributions as D
 from torch import nn
 
+from companion import losses
 from companion.models.base import Model, Output, choice, finite_at_least, positive_int
 from companion.nn import MLP
 
@@ -70,7 +71,7 @@ class TDVAEConfig:
         if (len(self.jumps) != 2 or any(isinstance(j, bool) or not isinstance(j, int) for j in self.jumps)
                 or not 1 <= self.jumps[0] <= self.jumps[1]):
             raise ValueError(f"TDVAEConfig.jumps must be (δ_min, δ_max) with 1 ≤ δ_min ≤ δ_max, got {self.jumps}")
-        choice(self, "likelihood", ("bernoulli", "gaussian"))
+        choice(self, "likelihood", losses.LIKELIHOODS)
         finite_at_least(self, "obs_std", 1e-6)
 
 
@@ -212,7 +213,8 @@ class TDVAE(Model):
         q1 = self.smoothing(z2, b1, b2)
         z1 = q1.rsample()                                                   # z_t1 ~ p_S(· | z_t2, b_t1, b_t2)
         return {
-            "decoder": -self.decoder(z2).log_prob(x2),
+            "decoder": losses.reconstruction(_last_axis(self.decoder_net, z2), x2, self.config.likelihood,
+                                             std=self.config.obs_std, event_dims=1),        # −log p_D(x_t2 | z_t2)
             "belief_t1": -self.belief(b1).log_prob(z1),
             "transition": -self.transition(z1, t2 - t1).log_prob(z2),
             "belief_t2": q2.log_prob(z2),

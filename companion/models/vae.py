@@ -64,7 +64,7 @@ class VAEConfig:
         if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ValueError(f"VAEConfig.hidden must hold positive ints, got {self.hidden}")
         activation(self.act)
-        choice(self, "likelihood", ("bernoulli", "gaussian"))
+        choice(self, "likelihood", losses.LIKELIHOODS)
         for name in ("decoder_std", "beta", "gamma") + (("capacity",) if self.capacity is not None else ()):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -145,8 +145,9 @@ class VAE(Model):
         mu, logvar = self.posterior_params(x)                     # (B, k) each
         eps = torch.randn_like(mu)
         z = mu + (0.5 * logvar).exp() * eps                       # reparameterisation: z = μ + σ ⊙ ε
-        p_x = self.decode(z)
-        recon = -p_x.log_prob(x if target is None else target).mean()   # −log p_θ(x|z), nats/example
+        out, lik = self.decoder(z), self.config.likelihood
+        recon = losses.reconstruction(out, x if target is None else target, lik,   # −log p_θ(x|z), nats/example
+                                      std=self.config.decoder_std).mean()
         kl = losses.kl_normal_std_normal(mu, logvar).mean()              # KL(q ‖ p(z)), closed form
         terms, stats = {"recon": recon, "kl": kl}, {}
         if self.config.capacity is None:
@@ -157,4 +158,4 @@ class VAE(Model):
             stats["capacity"] = torch.tensor(c, dtype=kl.dtype, device=kl.device)
             if self.training and torch.is_grad_enabled():
                 self.steps += 1
-        return Output(loss=loss, terms=terms, stats=stats, x_hat=p_x.mean, z=z)
+        return Output(loss=loss, terms=terms, stats=stats, x_hat=losses.decoder_mean(out, lik), z=z)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from companion import losses
 from companion.models.base import (Model, Output, choice, finite_at_least, image_shape,
                                    in_open_unit_interval, positive_int)
 from companion.nn import ConvDown, ConvUp
@@ -168,15 +168,14 @@ def check_codebook_fields(config, sizes: tuple[str, ...]) -> None:
     finite_at_least(config, "beta")
     choice(config, "codebook", ("loss", "ema", "ema+restart"))
     in_open_unit_interval(config, "decay")
-    choice(config, "likelihood", ("bernoulli", "gaussian"))
+    choice(config, "likelihood", losses.LIKELIHOODS)
 
 
 def pixel_likelihood(out: torch.Tensor, x: torch.Tensor, likelihood: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(−log p(x | decoder output) in nats per image, the expected image): Bernoulli pixels from
-    logits, or a unit-variance Gaussian up to a constant (squared error)."""
-    if likelihood == "bernoulli":
-        return F.binary_cross_entropy_with_logits(out, x, reduction="sum") / len(x), torch.sigmoid(out)
-    return (out - x).pow(2).sum() / len(x), out
+    """(−log p(x | decoder output) in nats per image, the expected image), by
+    :func:`companion.losses.reconstruction`: Bernoulli pixels from logits, or a Gaussian as the
+    squared error (the paper's)."""
+    return losses.reconstruction(out, x, likelihood).mean(), losses.decoder_mean(out, likelihood)
 
 
 @dataclass
@@ -250,7 +249,7 @@ class VQVAE(Model):
             raise ValueError(f"code indices must lie in 0…{self.config.num_codes - 1}")
         z_q = self.quantizer.codebook[indices].permute(0, 3, 1, 2)             # (B, D, h, w)
         out = self.decoder(z_q)
-        return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
+        return losses.decoder_mean(out, self.config.likelihood)
 
     def forward(self, x: torch.Tensor) -> Output:
         self.check_images(x)

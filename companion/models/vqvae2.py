@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from companion import losses
 from companion.models.base import Model, Output, finite_at_least, image_shape, model_device
 from companion.models.vq import VectorQuantizer, check_codebook_fields, pixel_likelihood
 from companion.nn import ConvDown, ConvUp, activation
@@ -142,7 +143,7 @@ class VQVAE2(Model):
                                  f"{tuple(top.shape)}")
             e_bottom = self.quantizer_bottom.codebook[bottom].permute(0, 3, 1, 2)
         out = self._decode_vectors(e_top, e_bottom)
-        return torch.sigmoid(out) if cfg.likelihood == "bernoulli" else out
+        return losses.decoder_mean(out, cfg.likelihood)
 
     @torch.no_grad()
     def sample(self, top_prior: nn.Module, bottom_prior: nn.Module, n: int, *, temperature: float = 1.0,
