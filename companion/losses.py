@@ -27,8 +27,20 @@ def _check_pair(x_hat: torch.Tensor, x: torch.Tensor, name: str) -> None:
     if x.dim() < 2:
         raise ValueError(f"{name}: expected a batch (B, ...) with at least 2 dims, "
                          f"got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name}: expected floating-point tensors, got {x.dtype}")
+    if not x.is_floating_point() or not x_hat.is_floating_point():
+        raise TypeError(f"{name}: expected floating-point tensors, got {x_hat.dtype} and {x.dtype}")
+    finite_range(x, f"{name}: the target")
+
+
+def finite_range(x: torch.Tensor, what: str) -> tuple[float, float]:
+    """(min, max) of ``x`` in one pass; raise a ValueError naming ``what`` if it holds NaN or
+    inf (both propagate into the extremes). (0.0, 0.0) for an empty tensor."""
+    if x.numel() == 0:
+        return 0.0, 0.0
+    lo, hi = torch.stack(torch.aminmax(x.detach())).tolist()
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{what} holds NaN or infinite values: expected finite data")
+    return lo, hi
 
 
 def sum_per_example(t: torch.Tensor) -> torch.Tensor:
@@ -71,9 +83,9 @@ def reconstruction(out: torch.Tensor, x: torch.Tensor, likelihood: str, *, std: 
     if isinstance(event_dims, bool) or not isinstance(event_dims, int) or not 1 <= event_dims < x.dim():
         raise ValueError(f"event_dims must be an int in 1…{x.dim() - 1} for shape {tuple(x.shape)}, got {event_dims!r}")
     if likelihood == "bernoulli":
-        if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError("a Bernoulli likelihood needs targets in [0, 1] "
-                             f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")
+        lo, hi = finite_range(x, "reconstruction: the target")
+        if lo < 0 or hi > 1:
+            raise ValueError(f"a Bernoulli likelihood needs targets in [0, 1] (got min {lo:.3g}, max {hi:.3g})")
         per_dim = F.binary_cross_entropy_with_logits(out, x, reduction="none")
     elif std is None:
         per_dim = (out - x) ** 2
@@ -139,8 +151,16 @@ def kl_bernoulli(rho: float | torch.Tensor, rho_hat: torch.Tensor, *, eps: float
     if not rho_hat.is_floating_point():
         raise TypeError(f"kl_bernoulli: rho_hat must be floating point, got {rho_hat.dtype}")
     rho_t = torch.as_tensor(rho, dtype=rho_hat.dtype, device=rho_hat.device)
+    try:
+        torch.broadcast_shapes(rho_t.shape, rho_hat.shape)
+    except RuntimeError:
+        raise ValueError(f"kl_bernoulli: rho of shape {tuple(rho_t.shape)} does not broadcast to rho_hat of "
+                         f"shape {tuple(rho_hat.shape)}: expected a number or a tensor of rho_hat's shape") from None
     if rho_t.numel() and not bool(((rho_t > 0) & (rho_t < 1)).all()):
         raise ValueError(f"kl_bernoulli: rho must lie strictly inside (0, 1), got {rho}")
+    if torch.isnan(rho_hat).any():
+        raise ValueError("kl_bernoulli: rho_hat holds NaN: the mean activations are not finite "
+                         "(has training diverged?)")
     if rho_hat.numel() and not bool(((rho_hat >= 0) & (rho_hat <= 1)).all()):
         raise ValueError("kl_bernoulli: rho_hat must lie in [0, 1] (mean activations of sigmoid units)")
     rho_hat = rho_hat.clamp(eps, 1 - eps)

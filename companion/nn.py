@@ -59,6 +59,21 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.in_features, self.out_features = in_features, out_features
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_features(x, self.in_features, "MLP", flatten=True)
+        return super().forward(x)
+
+
+def check_features(x, d: int, what: str, *, flatten: bool = False) -> None:
+    """Raise a clear error unless ``x`` is a float tensor (B, d) with B ≥ 1 (with ``flatten``,
+    any (B, ...) whose trailing dimensions hold d numbers)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"{what} expects a floating-point torch.Tensor, got "
+                        f"{getattr(x, 'dtype', type(x).__name__)}")
+    width = x[0].numel() if flatten and x.dim() >= 2 else (x.shape[-1] if x.dim() == 2 else None)
+    if x.dim() < 2 or len(x) == 0 or width != d:
+        raise ValueError(f"{what} expected a batch (B ≥ 1) of {d} features, got shape {tuple(x.shape)}")
+
 
 def _check_image_shape(shape: Sequence[int], n_down: int, what: str) -> tuple[int, int, int]:
     if len(shape) != 3:
@@ -129,6 +144,7 @@ class ConvDecoder(nn.Module):
         self.deconv = nn.Sequential(*_up(channels, c_out, act))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        check_features(z, self.fc[0].in_features, "ConvDecoder")
         return self.deconv(self.fc(z).view(-1, *self.start))
 
 

@@ -1,8 +1,8 @@
 """``fit``: the one training loop of the book, and safetensors checkpoints.
 
 Every chapter trains its models with :func:`fit`: AdamW on mini-batches, a progress bar
-showing the loss terms, a guard that stops on a NaN or infinite loss, optional validation
-after each epoch, and a :class:`History` of per-epoch means of every term.
+showing the loss terms, a guard that stops training that diverges (see :func:`fit`), optional
+validation after each epoch, and a :class:`History` of per-epoch means of every term.
 """
 from __future__ import annotations
 
@@ -24,7 +24,12 @@ from companion.models.base import Output, config_dict, model_device
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; training stopped."""
+    """Training diverged (a non-finite loss, gradient or parameter, or an explosion); it stopped."""
+
+
+#: How far the divergence guard of :func:`fit` lets the loss rise above its first value and
+#: the parameters' norm grow above its initial value, as a multiple of max(|value|, 1).
+EXPLOSION = 1e3
 
 
 @dataclass
@@ -82,13 +87,37 @@ def _as_tensors(data, name: str) -> tuple[torch.Tensor, ...]:
     return tensors
 
 
-def _check_finite(out: Output, epoch: int, step: int) -> None:
-    if not torch.isfinite(out.loss):
+_ADVICE = "Lower the learning rate, check the inputs for NaN/inf, or check the loss weights."
+
+
+def _diverged(epoch: int, step: int, what: str) -> TrainingDiverged:
+    return TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {step + 1}: {what}. {_ADVICE} "
+                            "The model keeps the parameters it had when training stopped.")
+
+
+def _check_loss(out: Output, first: float | None, epoch: int, step: int) -> float:
+    """The batch loss as a float, after the guard's loss rules (see :func:`fit`)."""
+    loss = out.loss.item()
+    if not math.isfinite(loss):
         parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.terms.items())
-        raise TrainingDiverged(
-            f"training diverged at epoch {epoch + 1}, step {step + 1}: loss = {out.loss.item()} "
-            f"({parts or 'no terms'}). Lower the learning rate, check the inputs for NaN/inf, "
-            "or check the loss weights.")
+        raise _diverged(epoch, step, f"loss = {loss} ({parts or 'no terms'})")
+    if first is not None and loss - first > EXPLOSION * max(abs(first), 1.0):
+        raise _diverged(epoch, step, f"the loss rose from {first:.4g} at the first step to {loss:.4g}, "
+                                     f"more than {EXPLOSION:g} × max(|first|, 1) above it")
+    return loss
+
+
+#: The parameter rule of the guard runs after the first update, then every this many steps and
+#: at the end of each epoch (a norm over every parameter costs a pass over the model).
+PARAM_CHECK_EVERY = 16
+
+
+def _check_params(params: list[torch.Tensor], limit: float, epoch: int, step: int) -> None:
+    """The guard's parameter rule (see :func:`fit`)."""
+    norm = torch.nn.utils.get_total_norm(params).item()
+    if not math.isfinite(norm) or norm > limit:
+        raise _diverged(epoch, step, f"the parameters' norm reached {norm:.4g}, more than {EXPLOSION:g} × "
+                                     f"max(its initial value, 1) = {limit:.4g}")
 
 
 @torch.no_grad()
@@ -129,7 +158,9 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
         epochs: passes over the data (≥ 1).
         lr: AdamW learning rate (> 0).
         batch_size: examples per step (≥ 1).
-        seed: seeds the shuffling and any randomness inside the model (noise, sampling).
+        seed: seeds the shuffling and any randomness inside the model (noise, sampling). Not
+            the initial weights: those were drawn when the model was built, so call
+            ``companion.seed_everything(seed)`` before building it to repeat a run exactly.
         device: where to train (``"auto"``, ``"cpu"``, ``"cuda"``, … as in
             :func:`companion.get_device`); default: where the model's parameters are. The
             model stays there; batches are moved there one at a time.
@@ -146,7 +177,13 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
         a :class:`History`.
 
     Raises:
-        TrainingDiverged: the loss became NaN or infinite.
+        TrainingDiverged: the divergence guard's rule. Training stops at the first step where
+            (1) the batch loss is NaN or infinite, (2) it exceeds the first step's loss L₀ by more
+            than ``EXPLOSION`` × max(|L₀|, 1), or (3) the parameters' norm is not finite (a
+            non-finite gradient makes it so) or exceeds ``EXPLOSION`` × max(its initial value, 1),
+            checked after the first update, every ``PARAM_CHECK_EVERY`` steps and at the end of
+            each epoch. Nothing is rolled back: the model keeps the parameters it had when
+            training stopped.
     """
     tensors = _as_tensors(data, "data")
     x_val = None if val is None else _as_tensors(val, "val")
@@ -167,6 +204,8 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
     shuffle = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # randomness inside the model: corruption noise, sampling of z
     history = History()
+    param_limit = EXPLOSION * max(torch.nn.utils.get_total_norm(params).item(), 1.0)
+    first = None
     start = time.perf_counter()
     bar = _progress(epochs, progress)
     n = len(tensors[0])
@@ -178,12 +217,15 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
             idx = order[i:i + batch_size]
             batch = [t[idx].to(device) for t in tensors]
             out = model(*batch)
-            _check_finite(out, epoch, step)
+            loss = _check_loss(out, first, epoch, step)
+            first = loss if first is None else first
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             optimizer.step()
+            if step % PARAM_CHECK_EVERY == 0 or i + batch_size >= n:
+                _check_params(params, param_limit, epoch, step)
             for k, v in out.logged().items():
-                sums[k] = sums.get(k, 0.0) + v.item() * len(idx)
+                sums[k] = sums.get(k, 0.0) + (loss if k == "loss" else v.item()) * len(idx)
         for k, v in sums.items():
             history.train.setdefault(k, []).append(v / n)
         if x_val is not None:
@@ -249,6 +291,22 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, extra: dict | None = 
     return path
 
 
+def _check_same_model(path: Path, meta: dict, model: nn.Module) -> None:
+    """Refuse to load a checkpoint into a model of another class or config."""
+    if meta.get("class") and meta["class"] != type(model).__name__:
+        raise ValueError(f"{path} holds a {meta['class']}, not a {type(model).__name__}: "
+                         f"load it with load_checkpoint(path) to rebuild the saved model")
+    config = getattr(model, "config", None)
+    if "config" in meta and config is not None:
+        saved, have = json.loads(meta["config"]), json.loads(json.dumps(config_dict(config)))
+        differ = [f"{k}: saved {saved.get(k)!r}, this model {have.get(k)!r}"
+                  for k in sorted(set(saved) | set(have)) if saved.get(k) != have.get(k)]
+        if differ:
+            raise ValueError(f"{path} was saved from a {type(model).__name__} with another config ("
+                             + "; ".join(differ) + "): build the model with the saved config, or call "
+                             "load_checkpoint(path) to rebuild it")
+
+
 def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Module:
     """Load a checkpoint written by :func:`save_checkpoint`.
 
@@ -257,8 +315,9 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Modu
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is not a valid checkpoint (corrupt, truncated, or not ours), or
-            its weights do not fit ``model``.
+        ValueError: the file is not a valid checkpoint (corrupt, truncated, or not ours); or
+            ``model`` is of another class, or has another config, than the saved one (the
+            message names the differing fields); or the weights do not fit ``model``.
     """
     from safetensors import safe_open
 
@@ -281,6 +340,8 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Modu
             raise ValueError(f"{path}: cannot rebuild model class {name!r}; pass model=... to load into")
         cls, config_cls = REGISTRY[name]
         model = cls(config_cls(**json.loads(meta["config"])))
+    else:
+        _check_same_model(path, meta, model)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

@@ -172,7 +172,7 @@ def test_rollout_and_predict_shapes_and_seeding():
 
 @pytest.mark.parametrize("call, match", [
     (lambda m, x: m(x[:, :3]), "too short"),                                 # T < δ_max + 1
-    (lambda m, x: m(x[:, :, :, :4]), "expected sequences"),
+    (lambda m, x: m(x[:, :, :, :4]), r"expected input of shape \(B, T, 1, 8, 8\)"),
     (lambda m, x: m(x.long()), "floating-point"),
     (lambda m, x: m(x * 3), r"\[0, 1\]"),
     (lambda m, x: m.transition(torch.zeros(2, 3), 5), "jumps must be"),

@@ -27,8 +27,8 @@ def _masking_properties(args, got) -> str | None:
     if not bool((kept | zeroed).all()):
         return "some entries were changed to values other than 0: masking only forces entries to 0"
     d = x[0].numel()
-    counts = zeroed.flatten(1).sum(1).float()
-    if (counts - p * d).abs().max() > 1:
+    counts = zeroed.flatten(1).sum(1)
+    if (counts != int(round(p * d))).any():                   # exactly round(p·d), every example
         return (f"each example should have exactly round(p·d) = {round(p * d)} entries masked, "
                 f"but the counts range from {int(counts.min())} to {int(counts.max())}")
     if 0 < p < 1 and len(x) > 1:

@@ -144,7 +144,14 @@ def check(exercise_id: str, fn: Callable, *, verbose: bool = True) -> CheckResul
         except Exception as e:  # the reader's code failed: say how, on which input
             problem = f"case {i} ({shown}): your function raised {type(e).__name__}: {e}"
             break
-        why = ex.properties(args, got) if ex.properties is not None else _mismatch(got, expected, ex)
+        if (isinstance(got, torch.Tensor) and isinstance(expected, torch.Tensor) and got.is_floating_point()
+                and expected.is_floating_point() and got.dtype != expected.dtype):
+            got = got.to(expected.dtype)               # a right value in another float dtype is right
+        try:
+            why = ex.properties(args, got) if ex.properties is not None else _mismatch(got, expected, ex)
+        except Exception as e:                         # an answer of a shape or type no rule foresaw
+            why = (f"your answer ({_describe(got)}) could not be compared with the expected "
+                   f"{_describe(expected)}: {type(e).__name__}: {e}")
         if why is not None:
             problem = f"case {i} ({shown}): {why}"
             break

@@ -10,6 +10,13 @@ from companion.models.vq import perplexity
 @torch.no_grad()
 def code_counts(model, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
     """How often each of the K codes is chosen over all positions of all images in ``x`` (K,)."""
+    if not isinstance(getattr(getattr(model, "config", None), "num_codes", None), int):
+        raise TypeError(f"codebook usage needs a vector-quantised model (a VQVAE, with config.num_codes), "
+                        f"got {type(model).__name__}")
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
+        raise ValueError(f"expected images (N, ...) with N ≥ 1, got {getattr(x, 'shape', type(x).__name__)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     was_training = model.training
     model.eval()
     try:

@@ -21,6 +21,13 @@ def importance_weighted_log_likelihood(model: nn.Module, x: torch.Tensor, *, k: 
     """Per-example L_k (nats), shape (N,) on the CPU, for a model with ``encode`` → q(z|x),
     ``decode`` → p(x|z) and ``prior()`` → p(z) (a :class:`companion.models.VAE`). Batches go
     to the model's device."""
+    missing = [m for m in ("encode", "decode", "prior") if not callable(getattr(model, m, None))]
+    if missing:
+        raise TypeError(f"the importance-weighted estimate needs a probabilistic model with encode → q(z|x), "
+                        f"decode → p(x|z) and prior() (a VAE); {type(model).__name__} has no "
+                        f"{', '.join(missing)}")
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
+        raise ValueError(f"expected data (N, ...) with N ≥ 1, got {getattr(x, 'shape', type(x).__name__)}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     if chunk < 1 or batch_size < 1:

@@ -8,9 +8,9 @@ from companion.models.base import model_device
 
 
 def _batches(x: torch.Tensor, batch_size: int):
-    if not isinstance(x, torch.Tensor) or x.dim() < 2:
-        raise ValueError(f"expected a tensor of shape (N, ...), got {getattr(x, 'shape', type(x))}")
-    if batch_size < 1:
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
+        raise ValueError(f"expected a tensor of shape (N, ...) with N ≥ 1, got {getattr(x, 'shape', type(x))}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     for i in range(0, len(x), batch_size):
         yield x[i:i + batch_size]

@@ -133,6 +133,11 @@ class Autoencoder(Model):
         if self.config.likelihood == "bernoulli":
             return losses.reconstruction(out, target, "bernoulli").mean(), torch.sigmoid(out)
         x_hat = self.out_act(out)
+        if self.config.out_act == "sigmoid":
+            lo, hi = losses.finite_range(target, f"the target of {type(self).__name__}")
+            if lo < 0 or hi > 1:
+                raise ValueError(f"the sigmoid output of {type(self).__name__} reaches only [0, 1], but the "
+                                 f"targets span {lo:.3g}…{hi:.3g}: divide 0…255 images by 255")
         return losses.reconstruction(x_hat, target, "gaussian").mean(), x_hat
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:

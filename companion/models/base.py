@@ -6,9 +6,12 @@ p_θ(x|z)), and is built from a config dataclass whose fields are validated.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, fields
 
 import torch
+
+from companion.losses import finite_range
 
 
 @dataclass
@@ -156,14 +159,52 @@ def in_open_unit_interval(obj, name: str) -> None:
 
 
 def check_images(model, x) -> None:
-    """Raise a clear error unless ``x`` is a float batch (B, *model.config.image_shape), in
-    [0, 1] when the model's likelihood is Bernoulli."""
-    name, cfg = type(model).__name__, model.config
+    """The input check of the book's image models: :func:`check_input` with the model's image
+    shape and dtype, and [0, 1] when its likelihood is Bernoulli. (A model with a sigmoid
+    output checks its reconstruction targets instead: its encoder may take any real input.)"""
+    cfg = model.config
+    unit = "Bernoulli decoder" if getattr(cfg, "likelihood", None) == "bernoulli" else None
+    check_input(x, name=type(model).__name__, shape=tuple(cfg.image_shape), dtype=model_dtype(model), unit=unit)
+
+
+def check_input(x, *, name: str, shape: tuple, dtype: torch.dtype, unit: str | None = None,
+                lead: tuple[str, ...] = ("B",)) -> None:
+    """The one input check of every model. ``x`` must be
+
+    * a torch.Tensor of the model's floating dtype ``dtype``: float32 unless the model was
+      converted (``model.double()``). Other dtypes are refused, not converted, so that a
+      float64 array from NumPy neither doubles the cost nor changes the numbers unseen:
+      call ``x.float()``;
+    * of shape (*lead, *shape), with a batch B ≥ 1;
+    * finite (no NaN or inf);
+    * in [0, 1] when ``unit`` names why (a Bernoulli decoder, a sigmoid output): images stored
+      as 0…255 must be divided by 255 first.
+
+    Inside ``torch.func`` transforms (``vmap``, ``jacrev``) only the dtype and shape are checked:
+    a transform cannot branch on values.
+    """
+    want = f"({', '.join(lead)}, {', '.join(map(str, shape))})"
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"{name} expects a floating-point torch.Tensor")
-    if x.dim() != 4 or tuple(x.shape[1:]) != tuple(cfg.image_shape):
-        raise ValueError(f"{name} expected input of shape (B, {', '.join(map(str, cfg.image_shape))}), "
-                         f"got {tuple(x.shape)}")
-    if getattr(cfg, "likelihood", None) == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"the Bernoulli decoder of {name} needs inputs in [0, 1] "
-                         f"(got min {x.min().item():.3g}, max {x.max().item():.3g})")
+        raise TypeError(f"{name} expects a floating-point torch.Tensor {want}, got "
+                        f"{getattr(x, 'dtype', type(x).__name__)}")
+    if x.dtype != dtype:
+        raise TypeError(f"{name} expects {dtype} inputs (the dtype of its parameters), got {x.dtype}: "
+                        f"convert with x.to({dtype})")
+    if x.dim() != len(lead) + len(shape) or tuple(x.shape[len(lead):]) != tuple(shape):
+        raise ValueError(f"{name} expected input of shape {want}, got {tuple(x.shape)}")
+    if len(x) == 0:
+        raise ValueError(f"{name} got an empty batch (B = 0): expected at least one example")
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return           # inside torch.func (vmap, jacrev): values cannot be branched on; the caller's call checked them
+    lo, hi = finite_range(x, f"the input of {name}")
+    if unit is not None and (lo < 0 or hi > 1):
+        raise ValueError(f"the {unit} of {name} needs inputs in [0, 1] (got min {lo:.3g}, "
+                         f"max {hi:.3g}; divide 0…255 images by 255)")
+
+
+def model_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The floating dtype of a model's first floating parameter or buffer (float32 if none)."""
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32

@@ -32,7 +32,7 @@ from torch import distributions as D
 from torch import nn
 
 from companion import losses
-from companion.models.base import Model, Output, choice, finite_at_least, positive_int
+from companion.models.base import Model, Output, check_input, choice, finite_at_least, model_dtype, positive_int
 from companion.nn import MLP
 
 
@@ -143,15 +143,11 @@ class TDVAE(Model):
 
     # ---------------------------------------------------------------------------- the rest
     def _check(self, x: torch.Tensor, min_length: int = 1) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError("TDVAE expects a floating-point tensor of sequences (B, T, *frame_shape)")
-        fs = self.config.frame_shape
-        if x.dim() != 2 + len(fs) or tuple(x.shape[2:]) != fs:
-            raise ValueError(f"TDVAE expected sequences (B, T, {', '.join(map(str, fs))}), got {tuple(x.shape)}")
+        bernoulli = self.config.likelihood == "bernoulli"
+        check_input(x, name="TDVAE", shape=self.config.frame_shape, dtype=model_dtype(self), lead=("B", "T"),
+                    unit="Bernoulli decoder" if bernoulli else None)
         if x.shape[1] < min_length:
             raise ValueError(f"sequences of {x.shape[1]} steps are too short: need at least {min_length}")
-        if self.config.likelihood == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError("the Bernoulli decoder needs frames in [0, 1]")
         return x.flatten(2)
 
     def encode(self, x: torch.Tensor) -> D.Distribution:

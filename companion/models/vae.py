@@ -156,6 +156,6 @@ class VAE(Model):
             c = self.current_capacity()
             loss = recon + losses.controlled_capacity(kl, c, self.config.gamma)   # recon + γ|KL − C|
             stats["capacity"] = torch.tensor(c, dtype=kl.dtype, device=kl.device)
-            if self.training and torch.is_grad_enabled():
+            if self.training and torch.is_grad_enabled() and torch.isfinite(loss):   # finite batches only
                 self.steps += 1
         return Output(loss=loss, terms=terms, stats=stats, x_hat=losses.decoder_mean(out, lik), z=z)

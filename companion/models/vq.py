@@ -131,8 +131,8 @@ class VectorQuantizer(nn.Module):
         vq = (flat.detach() - e_k).pow(2).sum() / b                          # ‖sg[z_e] − e_k‖²
         commitment = (flat - e_k.detach()).pow(2).sum() / b                  # ‖z_e − sg[e_k]‖²
         z_q = flat + (e_k - flat).detach()                                   # straight-through
-        if self.training and torch.is_grad_enabled():
-            self._update(flat.detach(), idx, counts)
+        if self.training and torch.is_grad_enabled() and torch.isfinite(flat).all():
+            self._update(flat.detach(), idx, counts)        # never from a NaN/inf batch: buffers stay as they were
         z_q = z_q.view(b, h, w, d).permute(0, 3, 1, 2)
         return Quantized(z_q, idx.view(b, h, w), vq, commitment, perplexity(counts))
 
