@@ -18,7 +18,13 @@ import torch
 import torch.nn.functional as F
 
 
-def _check_pair(x_hat: torch.Tensor, x: torch.Tensor, name: str) -> None:
+def _tensor(t, what: str) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{what} must be a torch tensor, got {type(t).__name__}")
+
+
+def _check_pair(x_hat: torch.Tensor, x: torch.Tensor, name: str) -> tuple[float, float]:
+    """Check a (prediction, target) pair; return the target's (min, max)."""
     if not isinstance(x_hat, torch.Tensor) or not isinstance(x, torch.Tensor):
         raise TypeError(f"{name}: both arguments must be torch tensors")
     if x_hat.shape != x.shape:
@@ -29,12 +35,13 @@ def _check_pair(x_hat: torch.Tensor, x: torch.Tensor, name: str) -> None:
                          f"got shape {tuple(x.shape)}")
     if not x.is_floating_point() or not x_hat.is_floating_point():
         raise TypeError(f"{name}: expected floating-point tensors, got {x_hat.dtype} and {x.dtype}")
-    finite_range(x, f"{name}: the target")
+    return finite_range(x, f"{name}: the target")
 
 
 def finite_range(x: torch.Tensor, what: str) -> tuple[float, float]:
     """(min, max) of ``x`` in one pass; raise a ValueError naming ``what`` if it holds NaN or
     inf (both propagate into the extremes). (0.0, 0.0) for an empty tensor."""
+    _tensor(x, what)
     if x.numel() == 0:
         return 0.0, 0.0
     lo, hi = torch.stack(torch.aminmax(x.detach())).tolist()
@@ -45,6 +52,9 @@ def finite_range(x: torch.Tensor, what: str) -> tuple[float, float]:
 
 def sum_per_example(t: torch.Tensor) -> torch.Tensor:
     """(B, ...) → (B,): sum over every dimension but the first (the batch)."""
+    _tensor(t, "sum_per_example: t")
+    if t.dim() < 1:
+        raise ValueError(f"sum_per_example expects a batch (B, ...), got a tensor of shape {tuple(t.shape)}")
     return t.flatten(start_dim=1).sum(dim=1)
 
 
@@ -76,14 +86,13 @@ def reconstruction(out: torch.Tensor, x: torch.Tensor, likelihood: str, *, std: 
     Returns:
         a tensor of shape ``x.shape[:-event_dims]``: the sum over each example's dimensions.
     """
-    _check_pair(out, x, "reconstruction")
+    lo, hi = _check_pair(out, x, "reconstruction")
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
     event_dims = x.dim() - 1 if event_dims is None else event_dims
     if isinstance(event_dims, bool) or not isinstance(event_dims, int) or not 1 <= event_dims < x.dim():
         raise ValueError(f"event_dims must be an int in 1…{x.dim() - 1} for shape {tuple(x.shape)}, got {event_dims!r}")
     if likelihood == "bernoulli":
-        lo, hi = finite_range(x, "reconstruction: the target")
         if lo < 0 or hi > 1:
             raise ValueError(f"a Bernoulli likelihood needs targets in [0, 1] (got min {lo:.3g}, max {hi:.3g})")
         per_dim = F.binary_cross_entropy_with_logits(out, x, reduction="none")
@@ -98,6 +107,7 @@ def reconstruction(out: torch.Tensor, x: torch.Tensor, likelihood: str, *, std: 
 
 def decoder_mean(out: torch.Tensor, likelihood: str) -> torch.Tensor:
     """The expected image x' under p_θ(x | out): σ(logits) for Bernoulli, the mean for Gaussian."""
+    _tensor(out, "decoder_mean: out")
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
     return torch.sigmoid(out) if likelihood == "bernoulli" else out
@@ -178,6 +188,8 @@ def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     Returns:
         (B,) tensor in nats.
     """
+    _tensor(mu, "kl_normal_std_normal: mu")
+    _tensor(logvar, "kl_normal_std_normal: logvar")
     if mu.shape != logvar.shape or mu.dim() != 2:
         raise ValueError(f"kl_normal_std_normal expects mu and logvar of the same shape (B, k), "
                          f"got {tuple(mu.shape)} and {tuple(logvar.shape)}")
@@ -218,6 +230,8 @@ def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     Returns:
         (B,) tensor: the squared Frobenius norm of each example's Jacobian.
     """
+    _tensor(h, "contractive_penalty: h")
+    _tensor(weight, "contractive_penalty: weight")
     if h.dim() != 2 or weight.dim() != 2 or h.shape[1] != weight.shape[0]:
         raise ValueError(f"contractive_penalty expects h (B, k) and W (k, d), got {tuple(h.shape)} "
                          f"and {tuple(weight.shape)}")
@@ -226,6 +240,10 @@ def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 def bits_per_dim(nats_per_example: float | torch.Tensor, dims: int) -> float:
     """Convert nats per example to bits per dimension: nats / (d · ln 2)."""
-    if dims < 1:
-        raise ValueError(f"dims must be ≥ 1, got {dims}")
+    if isinstance(nats_per_example, torch.Tensor):
+        nats_per_example = nats_per_example.item()
+    if isinstance(nats_per_example, bool) or not isinstance(nats_per_example, (int, float)):
+        raise TypeError(f"bits_per_dim: nats_per_example must be a number, got {type(nats_per_example).__name__}")
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+        raise ValueError(f"dims must be an int ≥ 1, got {dims!r}")
     return float(nats_per_example) / (dims * math.log(2.0))

@@ -67,6 +67,12 @@ class History:
         return plot_history(self, ax=ax, terms=terms, **kwargs)
 
 
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a model (a torch nn.Module whose forward returns an Output), "
+                        f"got {type(model).__name__}")
+
+
 def _as_tensors(data, name: str) -> tuple[torch.Tensor, ...]:
     """The tensors of ``data`` (a tensor, a tuple or list of tensors, or a ``TensorDataset``),
     each (N, ...) with the same N ≥ 1: a batch is one slice of each, passed as ``model(*batch)``."""
@@ -124,6 +130,7 @@ def _check_params(params: list[torch.Tensor], limit: float, epoch: int, step: in
 def evaluate(model: nn.Module, data, *, batch_size: int = 1000) -> dict[str, float]:
     """Mean of the loss, of every term and of every statistic over ``data`` (as :func:`fit`
     takes it), in eval mode, weighted by batch size."""
+    _check_model(model)
     tensors = _as_tensors(data, "data")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -185,6 +192,7 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
             each epoch. Nothing is rolled back: the model keeps the parameters it had when
             training stopped.
     """
+    _check_model(model)
     tensors = _as_tensors(data, "data")
     x_val = None if val is None else _as_tensors(val, "val")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -262,6 +270,12 @@ def _progress(total: int, enabled: bool):
 
 # ---------------------------------------------------------------------------- checkpoints
 
+def _path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"a checkpoint path must be a str or a Path, got {type(path).__name__}")
+    return Path(path)
+
+
 def save_checkpoint(model: nn.Module, path: str | Path, *, extra: dict | None = None) -> Path:
     """Save the model's weights and config as safetensors, atomically.
 
@@ -271,7 +285,8 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, extra: dict | None = 
     """
     from safetensors.torch import save_file
 
-    path = Path(path)
+    _check_model(model)
+    path = _path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"class": type(model).__name__, "format": "companion-checkpoint-1"}
     config = getattr(model, "config", None)
@@ -321,7 +336,7 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Modu
     """
     from safetensors import safe_open
 
-    path = Path(path)
+    path = _path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:

@@ -173,3 +173,30 @@ def test_checkers_mark_any_wrong_answer_and_accept_float32(exercise):
         return out.float() if isinstance(out, torch.Tensor) and out.is_floating_point() else out
 
     assert check(exercise, float32, verbose=False).passed, exercise
+
+
+def test_the_masking_checker_is_exact():
+    """round(p·d) masked entries per example, not one more or fewer (one entry at p = 0 fails)."""
+    from companion.data.corrupt import masking_noise
+
+    def one_more(x, p):
+        out = masking_noise(x, p).clone()
+        flat = out.view(len(out), -1)
+        for row in flat:                              # zero one more kept entry in each example
+            kept = (row != 0).nonzero()
+            if len(kept):
+                row[kept[0]] = 0
+        return out
+
+    def one_fewer(x, p):
+        out = masking_noise(x, p)
+        flat, orig = out.view(len(out), -1), x.view(len(x), -1)
+        for row, src in zip(flat, orig):
+            gone = (row == 0).nonzero()
+            if len(gone):
+                row[gone[0]] = src[gone[0]]
+        return out
+
+    assert check("dae.masking_noise", masking_noise, verbose=False).passed
+    assert not check("dae.masking_noise", one_more, verbose=False).passed
+    assert not check("dae.masking_noise", one_fewer, verbose=False).passed

@@ -116,5 +116,8 @@ def dot_position(frames: torch.Tensor) -> torch.Tensor:
 def circle(seqs: Sequences, width: int = 28) -> torch.Tensor:
     """The wrapped horizontal shift of moving digits as a point on the unit circle (N, T, 2):
     a linear probe cannot follow the jump from W−1 back to 0, but it can follow (cos, sin)."""
+    if not isinstance(seqs, Sequences):
+        raise TypeError(f"circle expects Sequences (from moving_digits), got {type(seqs).__name__}")
+    _check_int("width", width, 1)
     angle = 2 * torch.pi * seqs.position / width
     return torch.stack([angle.cos(), angle.sin()], dim=-1)

@@ -59,11 +59,15 @@ REGISTRY: dict[str, Exercise] = {}
 
 def seeded(seed: int) -> torch.Generator:
     """A generator for an exercise's hidden cases, so that they repeat exactly."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     return torch.Generator().manual_seed(seed)
 
 
 def tensor_problem(got, shape) -> str | None:
     """For ``properties`` checkers: why ``got`` is not a tensor of ``shape``, or None."""
+    if isinstance(shape, str) or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+        raise TypeError(f"shape must be a tuple of ints (or a torch.Size), got {shape!r}")
     if not isinstance(got, torch.Tensor):
         return f"expected a torch.Tensor, got {_describe(got)}"
     if tuple(got.shape) != tuple(shape):
@@ -72,6 +76,9 @@ def tensor_problem(got, shape) -> str | None:
 
 
 def register(exercise: Exercise) -> Exercise:
+    """Add an exercise to the registry behind :func:`check`."""
+    if not isinstance(exercise, Exercise):
+        raise TypeError(f"register takes an Exercise, got {type(exercise).__name__}")
     if exercise.id in REGISTRY:
         raise ValueError(f"exercise {exercise.id!r} is registered twice")
     REGISTRY[exercise.id] = exercise

@@ -137,6 +137,8 @@ def start(module: ModuleType | str, budget, seed: int, device) -> tuple[Any, Run
 
 def finish(run: Run) -> Run:
     """Stop the clock, put the models on the CPU in eval mode and the metrics as floats."""
+    if not isinstance(run, Run):
+        raise TypeError(f"finish takes the Run that start returned, got {type(run).__name__}")
     run.seconds += time.perf_counter()
     for m in run.models.values():
         m.cpu().eval()
@@ -161,6 +163,9 @@ def cached(run_fn: Callable[..., Run]) -> Callable[..., Run]:
     ``make test`` and ``make book`` do, so the book build, nbval and the Colab-environment
     test train each chapter's models once between them.
     """
+    if not callable(run_fn) or not hasattr(run_fn, "__module__"):
+        raise TypeError(f"cached wraps an experiment's run function, got {type(run_fn).__name__}")
+
     @functools.wraps(run_fn)
     def run(budget="quick", *, seed: int = 0, device=None) -> Run:
         import companion
@@ -211,6 +216,7 @@ class _Tee:
 
 def run_key(module: ModuleType, budget, seed: int) -> str:
     """What a saved run depends on, hashed: experiment, budget, seed, source, torch, threads, data."""
+    check_seed(seed)
     import companion
     from companion.data import on_disk
 
@@ -230,6 +236,10 @@ EXPERIMENTS: dict[str, ModuleType] = {}
 
 def register(module: ModuleType) -> ModuleType:
     """Add a chapter's experiment module to the registry behind the CLI."""
+    missing = [a for a in ("NAME", "BUDGETS", "run", "REFERENCES", "CLAIMS") if not hasattr(module, a)]
+    if missing:
+        raise ValueError(f"an experiment module defines NAME, BUDGETS (quick, full, smoke budget), run, "
+                         f"REFERENCES and CLAIMS; {getattr(module, '__name__', module)!r} lacks {', '.join(missing)}")
     if module.NAME in EXPERIMENTS:
         raise ValueError(f"experiment {module.NAME!r} is registered twice")
     for name in ("quick", "full", "smoke"):
@@ -264,7 +274,11 @@ def reproduce(name: str, budget: str = "quick", json_path: str | Path | None = N
 
 def write_json(record: dict, path: str | Path) -> Path:
     """Write a record as indented JSON, creating the folder."""
+    if not isinstance(record, dict):
+        raise TypeError(f"write_json takes a record dict, got {type(record).__name__}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give a file path for the JSON record")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
@@ -272,6 +286,9 @@ def write_json(record: dict, path: str | Path) -> Path:
 
 def format_table(record: dict) -> str:
     """The metrics of a record as a plain-text table, published numbers beside ours."""
+    missing = [k for k in ("experiment", "budget", "seconds", "metrics", "reference") if k not in record]
+    if missing:
+        raise ValueError(f"format_table takes a record from reproduce(); this one lacks {', '.join(missing)}")
     rows = [("metric", "ours", "published", "source")]
     for k, v in record["metrics"].items():
         ref = record["reference"].get(k)
@@ -289,6 +306,8 @@ def format_table(record: dict) -> str:
 
 def published(value) -> str:
     """A published number, or a range such as ``"0–0.4"`` read off a paper's figure."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"a published value is a number or a range such as '0–0.4', got {value!r}")
     return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
 
 
@@ -296,6 +315,9 @@ def references_table(references: Mapping[str, dict], ours: Mapping[str, str] | N
     """The published numbers of an experiment as a Markdown table (quantity, published,
     source), with a column of our values where ``ours`` names one for a key."""
     ours = ours or {}
+    for k, ref in references.items():
+        if not isinstance(ref, dict) or "value" not in ref or "source" not in ref:
+            raise ValueError(f"reference {k!r} needs a 'value' and a 'source' (and may have a 'label'), got {ref!r}")
     head = "| quantity | published | source | ours |\n| --- | --- | --- | --- |\n"
     rows = [f"| {ref.get('label', k)} | {published(ref['value'])} | {ref['source']} | {ours.get(k, '—')} |"
             for k, ref in references.items()]

@@ -7,16 +7,23 @@ from companion.models.base import model_device
 from companion.models.vq import perplexity
 
 
-@torch.no_grad()
-def code_counts(model, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
-    """How often each of the K codes is chosen over all positions of all images in ``x`` (K,)."""
-    if not isinstance(getattr(getattr(model, "config", None), "num_codes", None), int):
-        raise TypeError(f"codebook usage needs a vector-quantised model (a VQVAE, with config.num_codes), "
-                        f"got {type(model).__name__}")
+def _check(model, x, batch_size: int, kind: str) -> None:
+    """A VQVAE (``kind="VQVAE"``) or a VQVAE2, images (N, ...) with N ≥ 1, a positive batch size."""
+    from companion.models import VQVAE, VQVAE2
+
+    if not isinstance(model, {"VQVAE": VQVAE, "VQVAE2": VQVAE2}[kind]):
+        what = "a vector-quantised model (a VQVAE)" if kind == "VQVAE" else "a two-level VQVAE2"
+        raise TypeError(f"this measure needs {what}, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
         raise ValueError(f"expected images (N, ...) with N ≥ 1, got {getattr(x, 'shape', type(x).__name__)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+
+
+@torch.no_grad()
+def code_counts(model, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
+    """How often each of the K codes is chosen over all positions of all images in ``x`` (K,)."""
+    _check(model, x, batch_size, "VQVAE")
     was_training = model.training
     model.eval()
     try:
@@ -41,6 +48,7 @@ def codebook_usage(model, x: torch.Tensor, *, batch_size: int = 1000) -> dict[st
 def code_grids(model, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
     """The code grid of every image under a VQ-VAE, (N, h, w) int64, on the CPU (what
     ``model.decode`` takes and a :class:`PixelCNN` prior trains on)."""
+    _check(model, x, batch_size, "VQVAE")
     was_training = model.training
     model.eval()
     try:
@@ -56,6 +64,7 @@ def level_codes(model, x: torch.Tensor, *, batch_size: int = 1000):
     """Both code grids of every image under a :class:`VQVAE2`, as ``Codes(top, bottom)`` on the CPU."""
     from companion.models.vqvae2 import Codes
 
+    _check(model, x, batch_size, "VQVAE2")
     was_training = model.training
     model.eval()
     try:
@@ -73,6 +82,12 @@ def swap_agreement(model, x: torch.Tensor, y: torch.Tensor, classify, *, seed: i
     :func:`linear_probe` on pixels)."""
     import numpy as np
 
+    _check(model, x, 1, "VQVAE2")
+    if not isinstance(y, torch.Tensor) or y.shape != (len(x),):
+        raise ValueError(f"labels y must be a tensor of one label per image ({len(x)},), got "
+                         f"{tuple(getattr(y, 'shape', ())) or type(y).__name__}")
+    if not callable(classify):
+        raise TypeError(f"classify must be a function images → labels, got {type(classify).__name__}")
     codes = level_codes(model, x)
     other = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():

@@ -201,7 +201,19 @@ def factor_vae_score(codes, labels, global_std, num_factors: int, prune_std: flo
     return float(np.mean(classifier[dims[test]] == y[test]))
 
 
+def _check_dataset(dataset) -> None:
+    if not hasattr(dataset, "factor_sizes") or not callable(getattr(dataset, "render", None)):
+        raise TypeError(f"dataset must be a factor grid with factor_sizes and render(classes) (a DSprites), "
+                        f"got {type(dataset).__name__}")
+
+
 # -- samplers -------------------------------------------------------------------------------
+def _check_counts(points: int, batch_size: int) -> None:
+    for name, v in (("points", points), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+
+
 def _sizes(factor_sizes) -> np.ndarray:
     sizes = np.asarray(factor_sizes)
     if sizes.ndim != 1 or len(sizes) < 1 or not np.issubdtype(sizes.dtype, np.integer) or np.any(sizes < 1):
@@ -218,6 +230,7 @@ def beta_vae_pairs(factor_sizes, points: int, batch_size: int = 64,
     """Factor classes for :func:`beta_vae_score`: ``(classes_a, classes_b, labels)`` with
     classes (points, batch_size, K) and labels (points,); pair members share factor labels[p]."""
     sizes, rng = _sizes(factor_sizes), rng if rng is not None else np.random.default_rng(0)
+    _check_counts(points, batch_size)
     labels = rng.integers(0, len(sizes), size=points)
     a = _uniform(sizes, (points, batch_size), rng)
     b = _uniform(sizes, (points, batch_size), rng)
@@ -231,6 +244,7 @@ def factor_vae_batches(factor_sizes, points: int, batch_size: int = 64,
     """Factor classes for :func:`factor_vae_score`: ``(classes, labels)``, classes
     (points, batch_size, K) with factor labels[p] fixed to one random value within batch p."""
     sizes, rng = _sizes(factor_sizes), rng if rng is not None else np.random.default_rng(0)
+    _check_counts(points, batch_size)
     labels = rng.integers(0, len(sizes), size=points)
     c = _uniform(sizes, (points, batch_size), rng)
     rows = np.arange(points)
@@ -255,6 +269,9 @@ def evaluate(representation: Callable[[torch.Tensor], torch.Tensor], dataset, *,
     Returns ``{"beta_vae", "factor_vae", "mig", "mi"}``, ``mi`` being the (D, K) matrix of
     I(z_j; v_k) / H(v_k) that MIG reads its gaps from.
     """
+    if not callable(representation):
+        raise TypeError(f"representation must be a function images → codes, got {type(representation).__name__}")
+    _check_dataset(dataset)
     rng = np.random.default_rng(seed)
     sizes = _sizes(dataset.factor_sizes)
 
@@ -293,6 +310,9 @@ def dsprites_report(model, dataset, x_test: torch.Tensor, *, points: int = 500, 
     from companion import losses
     from companion.models.base import model_device
 
+    if not callable(getattr(model, "posterior_params", None)):
+        raise TypeError(f"dsprites_report needs a VAE (a model with posterior_params), got {type(model).__name__}")
+    _check_dataset(dataset)
     model.eval()
     torch.manual_seed(seed)
     device = model_device(model)

@@ -70,6 +70,8 @@ def corruption_curve(models: dict, x_test: torch.Tensor, levels, *, kind: str = 
     """
     from companion.data.corrupt import corrupt
 
+    if not isinstance(models, dict) or not models:
+        raise ValueError(f"models must be a non-empty dict name → model, got {models!r}")
     out = {"input": [], **{name: [] for name in models}}
     for i, level in enumerate(levels):
         x_tilde = corrupt(x_test, kind, level, generator=torch.Generator().manual_seed(seed + i))

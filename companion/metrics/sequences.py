@@ -39,8 +39,14 @@ def belief_probe(model, train, test, targets, *, skip: int = 2) -> dict[str, flo
     """R² of linear maps from the belief states b_t (t ≥ ``skip``, ``model.beliefs``) to true
     state variables, fitted on ``train`` and scored on ``test`` (both :class:`Sequences`).
     ``targets`` maps a name to a function ``Sequences -> (N, T[, k])`` tensor."""
+    from companion.data.sequences import Sequences
     from companion.metrics.probes import linear_probe_r2
 
+    if not (isinstance(train, Sequences) and isinstance(test, Sequences)):
+        raise TypeError(f"train and test must be Sequences (with a frames tensor), got "
+                        f"{type(train).__name__} and {type(test).__name__}")
+    if not isinstance(targets, dict) or not all(callable(f) for f in targets.values()):
+        raise TypeError("targets must map names to functions Sequences → (N, T[, k]) tensors")
     device = model_device(model)
     b_train, b_test = (model.beliefs(s.frames.to(device))[:, skip:].cpu() for s in (train, test))
     flat = lambda b: b.reshape(-1, b.shape[-1])   # noqa: E731

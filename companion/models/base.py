@@ -101,6 +101,8 @@ def dataclass_like(obj) -> bool:
 def model_device(model: torch.nn.Module) -> torch.device:
     """Where a model's parameters (or, failing those, its buffers) live; the CPU for a model
     with neither. Helpers that take a model move each batch there and return CPU results."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"expected a model (a torch nn.Module), got {type(model).__name__}")
     for t in (*model.parameters(), *model.buffers()):
         return t.device
     return torch.device("cpu")
@@ -109,6 +111,8 @@ def model_device(model: torch.nn.Module) -> torch.device:
 def device_of(f) -> torch.device:
     """The device of a model, or of the model a bound method such as ``model.decode`` belongs
     to; the CPU for any other callable."""
+    if not callable(f):
+        raise TypeError(f"device_of takes a model or a method of one (a callable), got {type(f).__name__}")
     owner = f if isinstance(f, torch.nn.Module) else getattr(f, "__self__", None)
     return model_device(owner) if isinstance(owner, torch.nn.Module) else torch.device("cpu")
 
@@ -129,6 +133,8 @@ def choice(obj, name: str, options: tuple[str, ...]) -> None:
 
 def config_dict(config) -> dict:
     """A config dataclass as a plain dict (tuples become lists), for checkpoints and JSON."""
+    if not dataclass_like(config):
+        raise TypeError(f"expected a model's config dataclass instance, got {type(config).__name__}")
     out = {}
     for f in fields(config):
         value = getattr(config, f.name)
@@ -204,6 +210,8 @@ def check_input(x, *, name: str, shape: tuple, dtype: torch.dtype, unit: str | N
 
 def model_dtype(model: torch.nn.Module) -> torch.dtype:
     """The floating dtype of a model's first floating parameter or buffer (float32 if none)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"expected a model (a torch nn.Module), got {type(model).__name__}")
     for t in itertools.chain(model.parameters(), model.buffers()):
         if t.is_floating_point():
             return t.dtype

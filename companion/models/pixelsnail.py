@@ -43,6 +43,8 @@ class GatedBlock(nn.Module):
 def causal_mask(n: int, device=None) -> torch.Tensor:
     """(n, n) boolean mask for ``nn.MultiheadAttention``: True where position t may *not*
     attend to s, i.e. s > t."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int (the sequence length), got {n!r}")
     return torch.ones(n, n, dtype=torch.bool, device=device).triu(diagonal=1)
 
 

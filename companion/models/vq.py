@@ -64,6 +64,10 @@ def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
 
 def perplexity(counts: torch.Tensor) -> torch.Tensor:
     """exp(−Σ p_i log p_i) of code counts (K,): K when all codes are used equally, 1 when one is."""
+    if not isinstance(counts, torch.Tensor) or counts.dim() != 1:
+        raise ValueError(f"perplexity expects code counts (K,), got {tuple(getattr(counts, 'shape', ())) or counts!r}")
+    if (counts < 0).any():
+        raise ValueError("perplexity expects non-negative counts")
     p = counts.double() / counts.sum().clamp(min=1)
     return torch.exp(-(p * torch.log(p.clamp(min=1e-30))).sum()).to(torch.float32)
 

@@ -52,6 +52,8 @@ def image_grid(images, nrow: int | None = None, ax=None, title: str | None = Non
 def plot_history(history, ax=None, terms: list[str] | None = None, logy: bool = False,
                  ylabel: str = "loss per example"):
     """Loss curves of a :class:`companion.train.History`: train solid, validation dashed."""
+    if not isinstance(getattr(history, "train", None), dict):
+        raise TypeError(f"plot_history needs a History (what fit returns), got {type(history).__name__}")
     ax = _axes(ax, figsize=(5, 3.2))
     terms = terms or [t for t in history.train if t != "loss" or len(history.train) == 1] or ["loss"]
     for i, term in enumerate(terms):
@@ -101,7 +103,9 @@ def decoded_grid(decode, x_range: tuple[float, float], y_range: tuple[float, flo
     """
     from companion.models.base import device_of
 
-    if n < 1:
+    if not callable(decode):
+        raise TypeError(f"decode must be callable (codes → images), got {type(decode).__name__}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be ≥ 1, got {n}")
     z1 = torch.linspace(*x_range, n)
     z2 = torch.linspace(*y_range, n).flip(0)

@@ -71,6 +71,9 @@ def render_frame(result, scale: int = 4) -> bytes:
         result.savefig(buf, format="png", dpi=72, bbox_inches="tight")
         plt.close(result)
         return buf.getvalue()
+    if not isinstance(result, (torch.Tensor, np.ndarray)):
+        raise TypeError(f"an explorer function must return an image or a figure (tensor, array or matplotlib "
+                        f"Figure), got {type(result).__name__}")
     if isinstance(result, torch.Tensor) and result.dim() == 4:
         from companion.viz.plots import tile
 
@@ -135,6 +138,8 @@ def static_interact(f: Callable[..., object], *, mode: str | None = None, scale:
     """
     import ipywidgets as widgets
 
+    if not callable(f):
+        raise TypeError(f"static_interact needs a callable that draws a frame, got {type(f).__name__}")
     mode = mode or default_mode()
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
