@@ -131,7 +131,7 @@ class VectorQuantizer(nn.Module):
         with torch.no_grad():
             idx = nearest_code(flat, self.codebook)                          # (N,)
             counts = torch.bincount(idx, minlength=self.num_codes).to(flat.dtype)
-        e_k = self.codebook[idx]                                             # (N, D)
+        e_k = self.codebook.index_select(0, idx)     # (N, D); not codebook[idx], whose CPU gradient sums in a racy order
         vq = (flat.detach() - e_k).pow(2).sum() / b                          # ‖sg[z_e] − e_k‖²
         commitment = (flat - e_k.detach()).pow(2).sum() / b                  # ‖z_e − sg[e_k]‖²
         z_q = flat + (e_k - flat).detach()                                   # straight-through
