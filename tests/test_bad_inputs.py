@@ -189,6 +189,7 @@ TABLE = {
                                                              (lambda f: f((3, 6), 4, batch_size=0), ValueError,
                                                               "batch_size")],
     "companion.metrics.disentanglement:evaluate": [(lambda f: f("not callable", None), TypeError, "representation"),
+                                                   (lambda f: f({"a": "not callable"}, None), TypeError, "dict of them"),
                                                    (lambda f: f(lambda x: x, "dataset"), TypeError, "dataset")],
     "companion.metrics.disentanglement:dsprites_report": [
         (lambda f: f(M("companion.models:VAE")(latent_size=2, hidden=(8,)), "dataset", X()), TypeError, "dataset"),

@@ -136,6 +136,34 @@ def test_evaluate_on_rendered_images_with_a_factor_reading_representation():
     assert r["factor_vae"] > 0.3 and r["beta_vae"] > 0.3
 
 
+def test_several_representations_share_the_rendered_images_and_score_as_alone(monkeypatch):
+    """A dict of representations renders each image once and scores each exactly as a call of
+    its own would; dsprites_report does the same for a dict of VAEs."""
+    from companion.models import VAE
+
+    ds = DSprites(32)
+    reps = {"x": lambda x: x[:, 0].sum(1)[:, :4], "y": lambda x: x[:, 0].sum(2)[:, :3]}
+    alone = {name: D.evaluate(f, ds, points=20, mig_samples=300, seed=1) for name, f in reps.items()}
+    rendered = []
+    render = ds.render
+    monkeypatch.setattr(ds, "render", lambda c: rendered.append(len(c)) or render(c))
+    together = D.evaluate(reps, ds, points=20, mig_samples=300, seed=1)
+    assert sum(rendered) == 300 + 3 * 20 * 64                  # each image once, not once per representation
+    for name in reps:
+        for key in ("beta_vae", "factor_vae", "mig"):
+            assert together[name][key] == alone[name][key]
+        assert np.array_equal(together[name]["mi"], alone[name]["mi"])
+    torch.manual_seed(0)
+    vaes = {"a": VAE(image_shape=(1, 32, 32), latent_size=3, hidden=(8,)),
+            "b": VAE(image_shape=(1, 32, 32), latent_size=2, hidden=(8,))}
+    x = ds.sample(20, seed=0).images
+    both = D.dsprites_report(vaes, ds, x, points=10, mig_samples=200)
+    for name, vae in vaes.items():
+        one = D.dsprites_report(vae, ds, x, points=10, mig_samples=200)
+        assert {k: v for k, v in one.items() if k not in ("mi", "kl_per_dim")} == \
+               {k: v for k, v in both[name].items() if k not in ("mi", "kl_per_dim")}
+
+
 @pytest.mark.parametrize("call, error, message", [
     (lambda: D.mig(np.zeros((10, 2)), np.zeros((10, 2))), TypeError, "integers"),
     (lambda: D.mig(np.zeros(10), np.zeros((10, 2), int)), ValueError, "2-D"),

@@ -123,6 +123,38 @@ def test_image_models_refuse_bad_inputs_by_one_rule(bad, error, words):
         tdvae(bad(torch.rand(2, 6, 1, 28, 28)))
 
 
+def test_the_dtype_check_follows_the_model_through_conversions():
+    model = VAE(latent_size=2, hidden=(8,))
+    x = _images()
+    model(x)                                         # float32: the cached dtype is float32
+    model.double()
+    model(x.double())                                # the cache was dropped by .double()
+    with pytest.raises(TypeError, match="torch.float64 inputs"):
+        model(x)
+    model.load_state_dict(VAE(latent_size=2, hidden=(8,)).state_dict())   # copies into float64 storage
+    model(x.double())
+    model.float()
+    model(x)
+
+
+def test_fit_scans_the_data_once_and_still_refuses_bad_batches():
+    from companion import losses
+    from companion.train import _checked_range, _cut
+
+    x = _images()
+    assert _checked_range(x) == (x.min().item(), x.max().item())
+    batch = _cut(x, torch.arange(2), _checked_range(x), torch.device("cpu"))
+    assert losses.finite_range(batch, "b") == _checked_range(x)          # no second scan
+    assert _checked_range(torch.arange(4)) is None                       # integer data: nothing to scan
+    bad = x.clone()
+    bad[-1, 0, 0, 0] = float("nan")
+    assert _checked_range(bad) is None
+    with pytest.raises(ValueError, match="NaN or infinite"):             # the model's own check, in its words
+        fit(VAE(latent_size=2, hidden=(8,)), bad, epochs=1, batch_size=2, progress=False)
+    with pytest.raises(ValueError, match="divide 0…255"):
+        fit(VAE(latent_size=2, hidden=(8,)), x * 255, epochs=1, progress=False)
+
+
 def test_layers_report_the_expected_width():
     from companion.nn import MLP, ConvDecoder
     with pytest.raises(ValueError, match="batch .* of 5 features, got shape"):

@@ -162,3 +162,29 @@ def test_seed_everything_validates():
     b = (companion.seed_everything(3), torch.rand(3))[1]
     assert torch.equal(a, b)
     assert companion.get_device().type in ("cpu", "cuda", "mps")
+
+
+def test_fit_uses_fused_adamw_and_it_matches_the_default_update():
+    """fit's AdamW is PyTorch's fused kernel on CPU; the update must match the default
+    multi-tensor AdamW to rounding, step for step."""
+    from companion.models import VAE
+    from companion.train import _adamw
+
+    x = torch.rand(64, 1, 28, 28)
+    companion.seed_everything(0)
+    a = VAE(latent_size=2, hidden=(16,))
+    b = VAE(latent_size=2, hidden=(16,))
+    b.load_state_dict(a.state_dict())
+    fused = _adamw(list(a.parameters()), 1e-2, 0.01, torch.device("cpu"))
+    assert fused.defaults["fused"] is True
+    plain = torch.optim.AdamW(b.parameters(), lr=1e-2, weight_decay=0.01)
+    for step in range(5):
+        for model, opt in ((a, fused), (b, plain)):
+            torch.manual_seed(step)
+            opt.zero_grad()
+            model(x).loss.backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
+    meta = _adamw([torch.zeros(2, device="meta", requires_grad=True)], 1e-3, 0.0, torch.device("meta"))
+    assert not meta.defaults.get("fused")

@@ -28,9 +28,9 @@ class Budget:
     n_train: int | None = None
     n_test: int | None = None
     latent_sizes: tuple[int, ...] = (2, 16)
-    hidden: tuple[int, ...] = (512, 256)
+    hidden: tuple[int, ...] = VAEConfig.hidden    # the package's defaults: what a reader's own VAE gets
     epochs: int = 30
-    lr: float = 2e-3
+    lr: float = 1e-3                              # fit's default
     batch_size: int = 128
     n_eval: int = 300                 # held-out digits for the bounds
     elbo_draws: int = 10              # draws of z averaged in the −ELBO

@@ -109,15 +109,15 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     steps = b.epochs * -(-len(x_train) // b.batch_size)
     variants = {tag(beta): dict(beta=beta) for beta in b.betas}
     variants["capacity"] = dict(capacity=b.capacity, gamma=b.gamma, capacity_steps=max(1, steps // 2))
-    r.results["reports"] = {}
     for name, kw in variants.items():
         companion.seed_everything(seed)
         model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=b.latent_size, hidden=b.hidden, **kw))
         r.histories[name] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
                                 progress=False, device=device)
         r.models[name] = model.cpu().eval()
-        rep = r.results["reports"][name] = dsprites_report(model, ds, x_test, points=b.points,
-                                                           mig_samples=b.mig_samples)
+    # every model scored on the same freshly rendered sprites, each rendered once
+    r.results["reports"] = dsprites_report(dict(r.models), ds, x_test, points=b.points, mig_samples=b.mig_samples)
+    for name, rep in r.results["reports"].items():
         for key in REPORTED:
             r.metrics[f"{name}_{key}"] = rep[key]
         r.metrics[f"{name}_position_mi"] = rep["mi"][:, 3:].max()

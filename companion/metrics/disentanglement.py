@@ -253,49 +253,65 @@ def factor_vae_batches(factor_sizes, points: int, batch_size: int = 64,
 
 
 # -- plumbing -------------------------------------------------------------------------------
-def evaluate(representation: Callable[[torch.Tensor], torch.Tensor], dataset, *, points: int = 500,
-             batch_size: int = 64, mig_samples: int = 10_000, bins: int = 20, seed: int = 0,
-             chunk: int = 4096) -> dict:
+def evaluate(representation, dataset, *, points: int = 500, batch_size: int = 64, mig_samples: int = 10_000,
+             bins: int = 20, seed: int = 0, chunk: int = 4096) -> dict:
     """All three metrics of a representation on a factor grid such as ``DSprites``.
 
     Args:
         representation: images (N, C, H, W) → codes (N, D), e.g. ``lambda x: vae.encode(x).mean``.
             It receives CPU images; for a model on a GPU, move them inside it
             (``lambda x: vae.encode(x.to(device)).mean``). Codes may come back on any device.
+            Or a dict of such functions by name: each image is then rendered once and encoded
+            by all of them, and every one is scored on the same images.
         dataset: has ``factor_sizes`` and ``render(classes)``.
         points: votes (batches) for the β-VAE and FactorVAE scores.
         mig_samples: images drawn for MIG and for the global std of the FactorVAE score.
 
     Returns ``{"beta_vae", "factor_vae", "mig", "mi"}``, ``mi`` being the (D, K) matrix of
-    I(z_j; v_k) / H(v_k) that MIG reads its gaps from.
+    I(z_j; v_k) / H(v_k) that MIG reads its gaps from; for a dict, one such dict per name.
     """
-    if not callable(representation):
-        raise TypeError(f"representation must be a function images → codes, got {type(representation).__name__}")
+    many = isinstance(representation, dict)
+    reps = representation if many else {None: representation}
+    for f in reps.values():
+        if not callable(f):
+            raise TypeError(f"representation must be a function images → codes (or a dict of them), "
+                            f"got {type(f).__name__}")
     _check_dataset(dataset)
     rng = np.random.default_rng(seed)
     sizes = _sizes(dataset.factor_sizes)
 
     @torch.no_grad()
-    def encode(classes: np.ndarray) -> np.ndarray:
+    def encode(classes: np.ndarray) -> dict:
         flat = torch.from_numpy(classes.reshape(-1, len(sizes)))
-        parts = [representation(dataset.render(flat[i:i + chunk])) for i in range(0, len(flat), chunk)]
-        z = torch.cat(parts).double().cpu().numpy()
-        if z.ndim != 2 or len(z) != len(flat):
-            raise ValueError(f"representation must map N images to (N, D) codes, got {z.shape}")
-        return z.reshape(*classes.shape[:-1], -1)
+        parts = {name: [] for name in reps}
+        for i in range(0, len(flat), chunk):
+            images = dataset.render(flat[i:i + chunk])                   # rendered once for every representation
+            for name, f in reps.items():
+                parts[name].append(f(images))
+        codes = {}
+        for name, p in parts.items():
+            z = torch.cat(p).double().cpu().numpy()
+            if z.ndim != 2 or len(z) != len(flat):
+                raise ValueError(f"representation must map N images to (N, D) codes, got {z.shape}")
+            codes[name] = z.reshape(*classes.shape[:-1], -1)
+        return codes
 
     factors = _uniform(sizes, (mig_samples,), rng)
     codes = encode(factors)
-    mi = mutual_information(discretize(codes, bins), factors)
-    nmi = mi / entropy(factors)
     a, b, labels_b = beta_vae_pairs(sizes, points, batch_size, rng)
     batches, labels_f = factor_vae_batches(sizes, points, batch_size, rng)
-    return {
-        "beta_vae": beta_vae_score(encode(a), encode(b), labels_b, seed=seed),
-        "factor_vae": factor_vae_score(encode(batches), labels_f, codes.std(0), len(sizes), seed=seed),
-        "mig": float(mig_gaps(mi, entropy(factors)).mean()),
-        "mi": nmi,
-    }
+    codes_a, codes_b, codes_f = encode(a), encode(b), encode(batches)
+    h = entropy(factors)
+    out = {}
+    for name in reps:
+        mi = mutual_information(discretize(codes[name], bins), factors)
+        out[name] = {
+            "beta_vae": beta_vae_score(codes_a[name], codes_b[name], labels_b, seed=seed),
+            "factor_vae": factor_vae_score(codes_f[name], labels_f, codes[name].std(0), len(sizes), seed=seed),
+            "mig": float(mig_gaps(mi, h).mean()),
+            "mi": mi / h,
+        }
+    return out if many else out[None]
 
 
 @torch.no_grad()
@@ -305,22 +321,32 @@ def dsprites_report(model, dataset, x_test: torch.Tensor, *, points: int = 500, 
 
     Returns ``recon`` and ``kl`` (held-out nats per image), ``kl_per_dim`` (k,), ``active`` (latent
     dimensions with KL > 0.1 nats), ``beta_vae``, ``factor_vae``, ``mig`` and ``mi`` (the (k, 5)
-    normalised mutual information matrix) measured on the posterior means.
+    normalised mutual information matrix) measured on the posterior means. ``model`` may be a
+    dict of VAEs by name: then one report per name, all scored on the same rendered images,
+    each rendered once (what a comparison of several β needs, at the cost of one).
     """
     from companion import losses
     from companion.models.base import model_device
 
-    if not callable(getattr(model, "posterior_params", None)):
-        raise TypeError(f"dsprites_report needs a VAE (a model with posterior_params), got {type(model).__name__}")
+    many = isinstance(model, dict)
+    models = model if many else {None: model}
+    for m in models.values():
+        if not callable(getattr(m, "posterior_params", None)):
+            raise TypeError(f"dsprites_report needs a VAE (a model with posterior_params), got {type(m).__name__}")
     _check_dataset(dataset)
-    model.eval()
-    torch.manual_seed(seed)
-    device = model_device(model)
-    x_test = x_test.to(device)
-    mu, logvar = (t.cpu() for t in model.posterior_params(x_test))
-    kl_per_dim = (0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).mean(0)
-    out = model(x_test)
-    scores = evaluate(lambda x: model.encode(x.to(device)).mean.cpu(), dataset, points=points,
-                      mig_samples=mig_samples, seed=seed)
-    return {"recon": out.terms["recon"].item(), "kl": losses.kl_normal_std_normal(mu, logvar).mean().item(),
-            "kl_per_dim": kl_per_dim.numpy(), "active": int((kl_per_dim > 0.1).sum()), **scores}
+    reports, encoders = {}, {}
+    for name, m in models.items():
+        m.eval()
+        torch.manual_seed(seed)
+        device = model_device(m)
+        x = x_test.to(device)
+        mu, logvar = (t.cpu() for t in m.posterior_params(x))
+        kl_per_dim = (0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).mean(0)
+        out = m(x)
+        reports[name] = {"recon": out.terms["recon"].item(), "kl": losses.kl_normal_std_normal(mu, logvar).mean().item(),
+                         "kl_per_dim": kl_per_dim.numpy(), "active": int((kl_per_dim > 0.1).sum())}
+        encoders[name] = lambda x, m=m, device=device: m.encode(x.to(device)).mean.cpu()
+    scores = evaluate(encoders, dataset, points=points, mig_samples=mig_samples, seed=seed)
+    for name in models:
+        reports[name].update(scores[name])
+    return reports if many else reports[None]

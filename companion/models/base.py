@@ -25,7 +25,10 @@ class Output:
             their weights); the trainer logs each of them.
         stats: named scalar statistics that are not parts of the loss (a codebook's
             ``perplexity``, the current ``capacity`` target, ``bits_per_code``); logged too.
-        x_hat: the reconstruction x' = f_θ(z), same shape as the input.
+        x_hat: the reconstruction x' = f_θ(z), same shape as the input. A model whose
+            reconstruction costs a pass of its own may give a function of no arguments instead;
+            it is called on the first read of ``x_hat`` (so that training, which never reads
+            it, does not pay for it), from the parameters as they are at that moment.
         z: the code of each input, shape (B, code_size).
     """
 
@@ -50,6 +53,20 @@ class Output:
     def logged(self) -> dict[str, torch.Tensor]:
         """The loss, its terms and the statistics, in one dict (what the trainer records)."""
         return {"loss": self.loss, **self.terms, **self.stats}
+
+
+def _read_x_hat(self: Output) -> torch.Tensor | None:
+    value = self.__dict__.get("_x_hat")
+    if callable(value) and not isinstance(value, torch.Tensor):
+        value = self.__dict__["_x_hat"] = value()
+    return value
+
+
+def _write_x_hat(self: Output, value) -> None:
+    self.__dict__["_x_hat"] = value
+
+
+Output.x_hat = property(_read_x_hat, _write_x_hat, doc="x' (computed on first read when given as a function)")
 
 
 class Model(torch.nn.Module):
@@ -89,6 +106,16 @@ class Model(torch.nn.Module):
     def check_images(self, x) -> None:
         """Raise a clear error unless ``x`` is a float batch of this model's images."""
         check_images(self, x)
+
+    # model_dtype(model) is asked on every forward; it is cached here and forgotten whenever
+    # the parameters may change dtype (.to(), .double(), .half(), load_state_dict).
+    def _apply(self, fn, *args, **kwargs):
+        self.__dict__.pop("_float_dtype", None)
+        return super()._apply(fn, *args, **kwargs)
+
+    def load_state_dict(self, *args, **kwargs):
+        self.__dict__.pop("_float_dtype", None)
+        return super().load_state_dict(*args, **kwargs)
 
 
 def dataclass_like(obj) -> bool:
@@ -210,9 +237,13 @@ def check_input(x, *, name: str, shape: tuple, dtype: torch.dtype, unit: str | N
 
 def model_dtype(model: torch.nn.Module) -> torch.dtype:
     """The floating dtype of a model's first floating parameter or buffer (float32 if none)."""
+    cached = getattr(model, "__dict__", {}).get("_float_dtype")
+    if cached is not None:
+        return cached
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"expected a model (a torch nn.Module), got {type(model).__name__}")
-    for t in itertools.chain(model.parameters(), model.buffers()):
-        if t.is_floating_point():
-            return t.dtype
-    return torch.float32
+    dtype = next((t.dtype for t in itertools.chain(model.parameters(), model.buffers()) if t.is_floating_point()),
+                 torch.float32)
+    if isinstance(model, Model):
+        model.__dict__["_float_dtype"] = dtype
+    return dtype

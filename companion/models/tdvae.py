@@ -225,7 +225,11 @@ class TDVAE(Model):
         loss = sum(terms.values())                                          # −J(t1, t2)
         with torch.no_grad():
             z = self.belief(b).mean
-            x_hat = self.decoder(z).mean.view_as(x)
+
+        @torch.no_grad()
+        def x_hat():          # every frame decoded: a pass of its own, made only if x_hat is read
+            return self.decoder(z).mean.view_as(x)
+
         return Output(loss=loss, terms=terms, x_hat=x_hat, z=z)
 
     @torch.no_grad()

@@ -46,7 +46,7 @@ class VAEConfig:
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
     latent_size: int = 2
-    hidden: tuple[int, ...] = (512, 256)
+    hidden: tuple[int, ...] = (400,)
     act: str = "relu"
     likelihood: str = "bernoulli"
     decoder_std: float = 0.1

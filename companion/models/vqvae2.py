@@ -170,10 +170,16 @@ class VQVAE2(Model):
     def forward(self, x: torch.Tensor) -> Output:
         self.check_images(x)
         q_top, q_bottom = self._quantize(x)
-        recon, x_hat = pixel_likelihood(self._decode_vectors(q_top.z_q, q_bottom.z_q), x, self.config.likelihood)
-        recon_top, _ = pixel_likelihood(self._decode_vectors(q_top.z_q, torch.zeros_like(q_bottom.z_q)), x,
-                                        self.config.likelihood)                 # the top level alone
-        cfg = self.config
+        cfg, empty = self.config, torch.zeros_like(q_bottom.z_q)
+        if cfg.top_weight > 0:        # both decodings are trained: one decoder call on the doubled batch
+            out, out_top = self._decode_vectors(torch.cat([q_top.z_q, q_top.z_q]),
+                                                torch.cat([q_bottom.z_q, empty])).chunk(2)
+        else:                         # the top level alone is only measured: no gradient through it
+            out = self._decode_vectors(q_top.z_q, q_bottom.z_q)
+            with torch.no_grad():
+                out_top = self._decode_vectors(q_top.z_q, empty)
+        recon, x_hat = pixel_likelihood(out, x, cfg.likelihood)
+        recon_top, _ = pixel_likelihood(out_top, x, cfg.likelihood)             # the top level alone
         loss = recon + cfg.top_weight * recon_top + cfg.beta * (q_top.commitment + q_bottom.commitment)
         if cfg.codebook == "loss":
             loss = loss + q_top.vq + q_bottom.vq
