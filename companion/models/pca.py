@@ -64,10 +64,16 @@ class PCA(Model):
             raise ValueError(f"PCA.code_size={self.code_size} exceeds min(N, d) = {min(n, d)}")
         self.config.image_shape = tuple(x.shape[1:])
         mean = flat.mean(0)
-        _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)
+        centred = flat - mean
+        if n > d:      # the d × d covariance's eigenvectors: one (d × n)(n × d) product and a small eigh
+            var, vecs = torch.linalg.eigh(centred.T @ centred / (n - 1))           # ascending
+            var, vecs = var.flip(0)[: self.code_size], vecs.flip(1)[:, : self.code_size]
+        else:          # fewer examples than dimensions: the thin SVD of the data
+            _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+            var, vecs = s[: self.code_size] ** 2 / (n - 1), vh[: self.code_size].T
         self.mean = mean.float()
-        self.components = vh[: self.code_size].T.float().contiguous()
-        self.explained_variance = (s[: self.code_size] ** 2 / (n - 1)).float()
+        self.components = vecs.float().contiguous()
+        self.explained_variance = var.clamp(min=0).float()
         return self
 
     def _check_fitted(self) -> None:
