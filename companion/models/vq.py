@@ -89,7 +89,7 @@ class VectorQuantizer(nn.Module):
     """
 
     def __init__(self, num_codes: int, code_dim: int, *, ema: bool = False, decay: float = 0.99,
-                 eps: float = 1e-5, restart_dead: bool = False, dead_fraction: float = 0.03,
+                 eps: float = 1e-5, restart_dead: bool = False, dead_fraction: float = 0.1,
                  usage_decay: float = 0.9) -> None:
         super().__init__()
         for name, v in (("num_codes", num_codes), ("code_dim", code_dim)):
