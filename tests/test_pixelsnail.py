@@ -16,26 +16,6 @@ def test_causal_mask():
                           [False, False, False, True], [False, False, False, False]]
 
 
-@pytest.mark.parametrize("kernel_size, mask", [(7, "A"), (3, "B"), (3, "A"), (5, "B"), (1, "B"), (1, "A")])
-def test_masked_convolution_skips_the_hidden_taps_and_computes_the_masked_sum(kernel_size, mask):
-    """MaskedConv2d computes two small convolutions instead of one masked k×k one; output and
-    gradients must equal the textbook form conv2d(x, W ⊙ M) (float64, to rounding)."""
-    import torch.nn.functional as F
-    from companion.models import MaskedConv2d
-
-    torch.manual_seed(0)
-    conv = MaskedConv2d(5, 4, kernel_size, mask).double()
-    x = torch.randn(3, 5, 7, 6, dtype=torch.float64, requires_grad=True)
-    ref = F.conv2d(x, conv.weight * conv.mask, conv.bias, padding=kernel_size // 2)
-    out = conv(x)
-    assert out.shape == ref.shape and torch.allclose(out, ref, atol=1e-12)
-    up = torch.randn_like(ref)
-    want = torch.autograd.grad(ref, (x, conv.weight, conv.bias), up)
-    got = torch.autograd.grad(conv(x), (x, conv.weight, conv.bias), up, allow_unused=True)
-    for w, g in zip(want, got):
-        assert torch.allclose(torch.zeros_like(w) if g is None else g, w, atol=1e-12)
-
-
 def _assert_causal(prior, k, cond=None, K=10):
     g = torch.Generator().manual_seed(0)
     base = prior.logits(k, cond)
