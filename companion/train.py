@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from companion import get_device
+from companion.losses import finite_range
 from companion.models.base import Output, config_dict, model_device
 
 
@@ -277,8 +278,10 @@ def _checked_range(t: torch.Tensor) -> tuple[float, float] | None:
     data with NaN/inf is left to the model's own check, which says what is wrong."""
     if not t.is_floating_point() or t.numel() == 0:
         return None
-    lo, hi = torch.stack(torch.aminmax(t.detach())).tolist()
-    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+    try:
+        return finite_range(t, "the data")
+    except ValueError:
+        return None
 
 
 def _cut(t: torch.Tensor, idx: torch.Tensor, checked_range, device) -> torch.Tensor:

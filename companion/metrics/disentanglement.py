@@ -253,6 +253,15 @@ def factor_vae_batches(factor_sizes, points: int, batch_size: int = 64,
 
 
 # -- plumbing -------------------------------------------------------------------------------
+def _by_name(things) -> tuple[dict, Callable[[dict], object]]:
+    """``(dict by name, unwrap)`` for a function taking one thing or a dict of them:
+    a single thing becomes ``{None: thing}``, and ``unwrap`` turns the per-name results back
+    into that one result (a dict stays a dict)."""
+    if isinstance(things, dict):
+        return things, lambda results: results
+    return {None: things}, lambda results: results[None]
+
+
 def evaluate(representation, dataset, *, points: int = 500, batch_size: int = 64, mig_samples: int = 10_000,
              bins: int = 20, seed: int = 0, chunk: int = 4096) -> dict:
     """All three metrics of a representation on a factor grid such as ``DSprites``.
@@ -270,8 +279,7 @@ def evaluate(representation, dataset, *, points: int = 500, batch_size: int = 64
     Returns ``{"beta_vae", "factor_vae", "mig", "mi"}``, ``mi`` being the (D, K) matrix of
     I(z_j; v_k) / H(v_k) that MIG reads its gaps from; for a dict, one such dict per name.
     """
-    many = isinstance(representation, dict)
-    reps = representation if many else {None: representation}
+    reps, unwrap = _by_name(representation)
     for f in reps.values():
         if not callable(f):
             raise TypeError(f"representation must be a function images → codes (or a dict of them), "
@@ -311,7 +319,7 @@ def evaluate(representation, dataset, *, points: int = 500, batch_size: int = 64
             "mig": float(mig_gaps(mi, h).mean()),
             "mi": mi / h,
         }
-    return out if many else out[None]
+    return unwrap(out)
 
 
 @torch.no_grad()
@@ -328,8 +336,7 @@ def dsprites_report(model, dataset, x_test: torch.Tensor, *, points: int = 500, 
     from companion import losses
     from companion.models.base import model_device
 
-    many = isinstance(model, dict)
-    models = model if many else {None: model}
+    models, unwrap = _by_name(model)
     for m in models.values():
         if not callable(getattr(m, "posterior_params", None)):
             raise TypeError(f"dsprites_report needs a VAE (a model with posterior_params), got {type(m).__name__}")
@@ -349,4 +356,4 @@ def dsprites_report(model, dataset, x_test: torch.Tensor, *, points: int = 500, 
     scores = evaluate(encoders, dataset, points=points, mig_samples=mig_samples, seed=seed)
     for name in models:
         reports[name].update(scores[name])
-    return reports if many else reports[None]
+    return unwrap(reports)
