@@ -86,3 +86,33 @@ def test_unconditional_pixelcnn_rejects_a_condition():
 def test_pixelsnail_rejects(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PixelSNAIL(**kwargs)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_first_rows_have_the_full_grids_logits_and_sampling_uses_them(conditional):
+    """Sampling computes row i from rows 0…i only; that must equal the whole grid's logits,
+    and the samples must equal a naive sampler's that runs the whole grid at every position."""
+    companion.seed_everything(0)
+    g = torch.Generator().manual_seed(4)
+    if conditional:
+        prior, cond = PixelSNAIL(10, (4, 3), channels=16, blocks=2, heads=2, cond_codes=5), torch.randint(5, (3, 4, 3), generator=g)
+    else:
+        prior, cond = PixelCNN(10, channels=16, layers=2), None
+    k = torch.randint(10, (3, 4, 3), generator=g)
+    full = prior.logits(k, cond)
+    for i in range(4):
+        rows = prior.logits(k[:, : i + 1], None if cond is None else cond[:, : i + 1])
+        torch.testing.assert_close(rows, full[:, :, : i + 1], atol=1e-5, rtol=1e-5)
+
+    naive = torch.zeros(5, 4, 3, dtype=torch.long)
+    gen, c5 = torch.Generator().manual_seed(7), None if cond is None else cond[:1].expand(5, -1, -1)
+    with torch.no_grad():
+        for i in range(4):
+            for j in range(3):
+                p = torch.softmax(prior.logits(naive, c5)[:, :, i, j] / 0.8, dim=1)
+                naive[:, i, j] = torch.multinomial(p, 1, generator=gen)[:, 0]
+    fast = prior.sample(5, (4, 3), generator=torch.Generator().manual_seed(7), temperature=0.8, cond=c5)
+    assert torch.equal(fast, naive)
+    if conditional:
+        with pytest.raises(ValueError, match="first rows"):
+            prior.logits(torch.zeros(1, 5, 3, dtype=torch.long), torch.zeros(1, 5, 3, dtype=torch.long))

@@ -146,8 +146,11 @@ class PixelCNN(Model):
         k = torch.zeros(n, h, w, dtype=torch.long, device=device)
         cond = cond.to(device) if cond is not None else None
         for i in range(h):
+            # Row i's logits depend only on rows 0…i (the masks hide every row below), so the
+            # rows below are left out: on average half the arithmetic of the whole grid.
+            rows, c = k[:, : i + 1], None if cond is None else cond[:, : i + 1]
             for j in range(w):
-                p = torch.softmax(self.logits(k, cond)[:, :, i, j] / temperature, dim=1)
+                p = torch.softmax(self.logits(rows, c)[:, :, i, j] / temperature, dim=1)
                 k[:, i, j] = _multinomial(p, generator).to(device)
         return k
 

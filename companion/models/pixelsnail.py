@@ -129,8 +129,9 @@ class PixelSNAIL(PixelCNN):
 
     def logits(self, codes: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         k = self._indices(codes)
-        if tuple(k.shape[1:]) != self.grid_shape:
-            raise ValueError(f"expected grids of shape {self.grid_shape}, got {tuple(k.shape[1:])}")
+        (h, w), (gh, gw) = k.shape[1:], self.grid_shape
+        if w != gw or not 1 <= h <= gh:      # the first h rows of a grid: causal, so their logits are the full grid's
+            raise ValueError(f"expected grids of shape {self.grid_shape} (or their first rows), got {tuple(k.shape[1:])}")
         c = None
         if self.cond_codes:
             if cond is None:
