@@ -168,6 +168,12 @@ def test_rollout_and_predict_shapes_and_seeding():
     assert r.shape == (3, 4, 1, 8, 8) and (r >= 0).all() and (r <= 1).all()
     assert torch.equal(r, m.rollout(x, 2, 4, jump=2, generator=torch.Generator().manual_seed(0)))
     assert m.predict(x, 2, 3, samples=5).shape == (3, 1, 8, 8)
+    # predict computes each belief once and copies it: the same as rolling out copies of the sequences
+    fast = m.predict(x, 2, 3, samples=5, generator=torch.Generator().manual_seed(1))
+    copies = m.rollout(x.repeat_interleave(5, dim=0), 2, 1, jump=3, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(fast, copies[:, 0].view(3, 5, 1, 8, 8).mean(1))
+    with pytest.raises(ValueError, match="t1"):
+        m.predict(x, 7, 1)
 
 
 @pytest.mark.parametrize("call, match", [

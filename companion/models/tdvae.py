@@ -242,13 +242,16 @@ class TDVAE(Model):
             raise ValueError(f"t1 must be a step of the sequence, 0 … {x.shape[1] - 1}, got {t1!r}")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be an int ≥ 1, got {steps!r}")
-        b = self.beliefs(x[:, : t1 + 1])[:, -1]
+        return self._imagine(self.beliefs(x[:, : t1 + 1])[:, -1], steps, jump, generator)
+
+    def _imagine(self, b: torch.Tensor, steps: int, jump: int, generator: torch.Generator | None) -> torch.Tensor:
+        """Decoded states (B, steps, *frame_shape) of ``steps`` jumps from z ~ p_B(z | b)."""
         z = _sample(self.belief(b), generator)
         frames = []
         for _ in range(steps):
             z = _sample(self.transition(z, jump), generator)
             frames.append(self.decoder(z).mean)
-        return torch.stack(frames, dim=1).view(len(x), steps, *self.config.frame_shape)
+        return torch.stack(frames, dim=1).view(len(b), steps, *self.config.frame_shape)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, t1: int, jump: int, samples: int = 8,
@@ -257,8 +260,10 @@ class TDVAE(Model):
         ``samples`` draws of the state."""
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise ValueError(f"samples must be an int ≥ 1, got {samples!r}")
-        rep = x.repeat_interleave(samples, dim=0)
-        out = self.rollout(rep, t1, 1, jump, generator=generator)[:, 0]
+        if isinstance(t1, bool) or not isinstance(t1, int) or not 0 <= t1 < x.shape[1]:
+            raise ValueError(f"t1 must be a step of the sequence, 0 … {x.shape[1] - 1}, got {t1!r}")
+        b = self.beliefs(x[:, : t1 + 1])[:, -1].repeat_interleave(samples, dim=0)   # the beliefs once, then copied
+        out = self._imagine(b, 1, jump, generator)[:, 0]
         return out.view(len(x), samples, *out.shape[1:]).mean(dim=1)
 
 
