@@ -203,6 +203,58 @@ def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(dim=1)
 
 
+def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
+                     estimator: str = "mss") -> dict[str, torch.Tensor]:
+    r"""The three parts of the average KL (Chen et al., 2018), estimated on a minibatch:
+
+        E_x KL(q(z|x) ‖ p(z)) = I_q(x; z) + TC(z) + Σ_j KL(q(z_j) ‖ p(z_j)),
+
+    index-code mutual information E[log q(z|x) − log q(z)], total correlation
+    E[log q(z) − Σ_j log q(z_j)] and dimension-wise KL E[Σ_j log q(z_j) − log p(z)], where
+    q(z) = (1/N) Σ_n q(z|x_n) is the aggregate posterior over a data set of N = ``dataset_size``
+    examples. q(z_i) at each sample is estimated from the batch's M posteriors:
+
+    * ``"mss"`` (minibatch stratified sampling): weight 1/N on the sample's own posterior and
+      (N − 1)/(N (M − 1)) on each of the others: unbiased inside the log, and exact when the
+      batch is the whole data set;
+    * ``"mws"`` (minibatch weighted sampling): weight 1/(N M) on every posterior, as in Chen
+      et al.'s main text; its TC is offset by a constant that depends on N and M, which leaves
+      the gradient unchanged but not the value.
+
+    Args:
+        z: one sample of q(z|x) per example, (M, k); mu, logvar: its parameters, (M, k).
+        dataset_size: N ≥ M.
+    Returns:
+        ``{"mi", "tc", "dim_kl"}``, each a scalar (nats, batch mean); they sum to the batch
+        mean of log q(z|x) − log p(z), a one-sample estimate of the KL.
+    """
+    for t, name in ((z, "z"), (mu, "mu"), (logvar, "logvar")):
+        _tensor(t, f"kl_decomposition: {name}")
+    if z.dim() != 2 or z.shape != mu.shape or z.shape != logvar.shape:
+        raise ValueError(f"kl_decomposition expects z, mu and logvar of one shape (M, k), got "
+                         f"{tuple(z.shape)}, {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    m = len(z)
+    if isinstance(dataset_size, bool) or not isinstance(dataset_size, int) or dataset_size < max(m, 2):
+        raise ValueError(f"dataset_size must be an int ≥ the batch size ({m}) and ≥ 2, got {dataset_size!r}")
+    if estimator not in ("mss", "mws"):
+        raise ValueError(f"estimator must be 'mss' or 'mws', got {estimator!r}")
+    if m < 2:
+        raise ValueError("kl_decomposition needs a batch of at least 2 examples")
+    n, log2pi = dataset_size, math.log(2 * math.pi)
+    # log q(z_i,d | x_j) for every pair (i, j) and dimension d: (M, M, k)
+    log_q = -0.5 * (log2pi + logvar[None] + (z[:, None] - mu[None]) ** 2 * torch.exp(-logvar[None]))
+    if estimator == "mws":
+        log_w = torch.full((m, m), -math.log(n * m), dtype=z.dtype, device=z.device)
+    else:
+        log_w = torch.full((m, m), math.log((n - 1) / (n * (m - 1))), dtype=z.dtype, device=z.device)
+        log_w.fill_diagonal_(-math.log(n))
+    log_qz = torch.logsumexp(log_w + log_q.sum(2), dim=1)                      # log q(z_i)
+    log_prod = torch.logsumexp(log_w[:, :, None] + log_q, dim=1).sum(1)        # Σ_d log q(z_i,d)
+    log_qzx = log_q.diagonal(dim1=0, dim2=1).sum(0)                            # log q(z_i | x_i)
+    log_pz = (-0.5 * (log2pi + z ** 2)).sum(1)                                 # log p(z_i)
+    return {"mi": (log_qzx - log_qz).mean(), "tc": (log_qz - log_prod).mean(), "dim_kl": (log_prod - log_pz).mean()}
+
+
 def controlled_capacity(kl: torch.Tensor, capacity: float | torch.Tensor, gamma: float) -> torch.Tensor:
     r"""Burgess et al. (2017)'s capacity term γ |KL − C|, which pulls the KL to a target C.
 

@@ -98,6 +98,12 @@ TABLE = {
                                       (lambda f: f(torch.full((3,), 0.1), torch.full((4,), 0.2)), ValueError,
                                        "does not broadcast"),
                                       (lambda f: f(0.1, [0.2]), TypeError, "tensor")],
+    "companion.losses:kl_decomposition": [
+        (lambda f: f(torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(4, 3), 10), ValueError, "one shape"),
+        (lambda f: f(torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(4, 2), 3), ValueError, "dataset_size"),
+        (lambda f: f(torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(4, 2), 10, "mean"), ValueError, "'mss'"),
+        (lambda f: f(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2), 10), ValueError, "at least 2"),
+        (lambda f: f([0.0], torch.zeros(4, 2), torch.zeros(4, 2), 10), TypeError, "tensor")],
     "companion.losses:kl_normal_std_normal": [(lambda f: f(torch.zeros(2, 3), torch.zeros(2, 4)), ValueError,
                                                "same shape"),
                                               (lambda f: f([0.0], [0.0]), TypeError, "tensor")],
@@ -169,6 +175,10 @@ TABLE = {
                                                                lambda x: x), ValueError, "labels")],
     "companion.metrics.disentanglement:discretize": [(lambda f: f(np.zeros(5)), ValueError, "2-D"),
                                                      (lambda f: f(np.zeros((5, 2)), bins=1), ValueError, "bins")],
+    "companion.metrics.disentanglement:factor_of_each": [
+        (lambda f: f(np.zeros((3, 2)), ["x"]), ValueError, "one per column"),
+        (lambda f: f(np.zeros(3), ["x"]), ValueError, "2-D"),
+        (lambda f: f(np.zeros((3, 2)), "xy"), ValueError, "names")],
     "companion.metrics.disentanglement:entropy": [(lambda f: f(np.zeros((5, 2))), TypeError, "integers")],
     "companion.metrics.disentanglement:mutual_information": [
         (lambda f: f(np.zeros((5, 2), int), np.zeros((4, 2), int)), ValueError, "same number of rows")],

@@ -151,3 +151,42 @@ def test_classes_for_values_and_names(ds32):
 def test_classes_for_rejects(ds32, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ds32.classes_for(**kwargs)
+
+
+def test_subset_keeps_the_varying_factors_and_renders_like_the_full_grid(ds32):
+    sub = ds32.subset(shape="ellipse", scale=5, orientation=0, pos_y=range(8, 24))
+    assert sub.factor_names == ("pos_x", "pos_y") and sub.factor_sizes == (32, 16)
+    batch = sub.sample(300, seed=3)
+    assert batch.classes.shape == (300, 2) and batch.values.shape == (300, 2)
+    full = sub.full_classes(batch.classes)
+    assert (full[:, 0] == 1).all() and (full[:, 1] == 5).all() and (full[:, 2] == 0).all()
+    assert torch.equal(full[:, 3], batch.classes[:, 0]) and torch.equal(full[:, 4], batch.classes[:, 1] + 8)
+    assert torch.equal(batch.images, ds32.render(full)) and torch.equal(sub.render(batch.classes), batch.images)
+    assert torch.equal(batch.values, ds32.values_of(full)[:, 3:])
+    assert torch.equal(sub.sample(300, seed=3).images, batch.images)       # seeded
+
+
+def test_subset_metrics_see_only_the_varying_factors(ds32):
+    from companion.metrics.disentanglement import evaluate
+    sub = ds32.subset(shape=0, scale=5, orientation=0)
+    true_factors = lambda x: torch.stack([x.flatten(1).float().argmax(1) % 32, x.flatten(1).float().argmax(1) // 32], 1)
+    out = evaluate(lambda x: true_factors(x).double(), sub, points=40, mig_samples=2000)
+    assert out["mi"].shape == (2, 2) and out["mig"] > 0.4                 # top-left pixel tracks x and y
+
+
+@pytest.mark.parametrize("kept, message", [
+    (dict(colour=1), "unknown factor"), (dict(shape="star"), "class index"), (dict(scale=6), "0…5"),
+    (dict(pos_x=[1, 1]), "distinct"), (dict(pos_x=[]), "non-empty"), (dict(shape=0, scale=0, orientation=0,
+                                                                          pos_x=0, pos_y=0), "every factor is fixed"),
+])
+def test_subset_rejects(ds32, kept, message):
+    with pytest.raises(ValueError, match=message):
+        ds32.subset(**kept)
+
+
+def test_subset_classes_are_checked(ds32):
+    sub = ds32.subset(pos_y=range(4))
+    with pytest.raises(ValueError, match="0…3"):
+        sub.render(torch.tensor([[0, 0, 0, 0, 4]]))
+    with pytest.raises(ValueError, match=r"\(N, 5\)"):
+        sub.render(torch.zeros(2, 3, dtype=torch.long))

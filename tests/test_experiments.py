@@ -21,8 +21,8 @@ from companion import experiments
 from companion.experiments.core import RUN_CACHE, Claim, ClaimFailed, check_claims, run_key
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ["autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "vq-vae", "vq-vae-2",
-         "td-vae"]
+NAMES = ["autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "beta-vae-sweep",
+         "vq-vae", "vq-vae-2", "td-vae"]
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,11 @@ def test_registry_holds_every_chapter():
 def test_descriptions_come_from_the_budget(name):
     m = experiments.get(name)
     quick = m.describe(m.BUDGETS["quick"])
-    changed = dataclasses.replace(m.BUDGETS["quick"], epochs=7777)
+    quick_budget = m.BUDGETS["quick"]
+    if hasattr(quick_budget, "model"):         # a sweep: its model's budget holds the training length
+        changed = dataclasses.replace(quick_budget, model=dataclasses.replace(quick_budget.model, epochs=7777))
+    else:
+        changed = dataclasses.replace(quick_budget, epochs=7777)
     assert "7777" in m.describe(changed) or "7,777" in m.describe(changed) or name == "beta-vae", quick
     assert m.describe(m.BUDGETS["full"]) != quick
 
@@ -156,7 +160,10 @@ def test_every_claim_is_asserted_in_its_chapter():
     """Each chapter calls its experiment once and asserts each of its claims by name."""
     for name, m in experiments.EXPERIMENTS.items():
         text = (ROOT / f"{m.CHAPTER}.md").read_text()
-        assert text.count('.run("quick"') == 1, f"{m.CHAPTER} should call run(\"quick\") exactly once"
+        if hasattr(m, "RECORD"):          # a sweep: the chapter reads its saved record instead of running it
+            assert f"{m.__name__.rsplit('.', 1)[1]} as " in text and ".record()" in text, m.__name__
+        else:
+            assert text.count('.run("quick"') == 1, f"{m.CHAPTER} should call run(\"quick\") exactly once"
         for claim in m.CLAIMS:
             assert f'"{claim}"' in text, f"{m.CHAPTER} does not assert the claim {claim!r}"
 
@@ -165,7 +172,8 @@ def test_no_chapter_trains_or_types_a_published_number():
     for m in experiments.EXPERIMENTS.values():
         text = (ROOT / f"{m.CHAPTER}.md").read_text()
         assert "fit(" not in text.replace("PCA(", "").replace(".fit(x_train)", ""), m.CHAPTER
-        settings = set(dataclasses.asdict(m.BUDGETS["quick"]).values())   # a target such as ρ = 0.05 is a setting
+        fields = dataclasses.asdict(m.BUDGETS["quick"])                  # a target such as ρ = 0.05 is a setting
+        settings = {v for v in [*fields.values(), *fields.get("model", {}).values()] if not isinstance(v, dict)}
         for ref in m.REFERENCES.values():
             v = ref["value"]
             if isinstance(v, float) and v != int(v) and v not in settings:   # e.g. 13.87, 86.76
@@ -224,3 +232,19 @@ def test_filter_roughness_orders_smooth_below_noisy():
     assert filter_roughness(smooth, (1, 28, 28)) < 0.2 < filter_roughness(noisy, (1, 28, 28))
     with pytest.raises(ValueError, match="pixels"):
         filter_roughness(noisy, (1, 20, 20))
+
+
+def test_the_saved_sweep_record_is_the_quick_sweep_of_this_chapters_model():
+    """Chapter 7 quotes a record written by ``reproduce beta-vae-sweep``: it must hold every
+    (setting, β, seed) of the quick budget, satisfy the sweep's claims, and come from the
+    chapter's own model (the same budget but for the data and β)."""
+    from companion.experiments import ch07_beta_vae as chapter, ch07_sweep as sweep
+    record = sweep.record()
+    b = sweep.BUDGETS["quick"]
+    assert record["experiment"] == sweep.NAME and record["budget"] == "quick" and record["seed"] == 0
+    expected = {f"{s}_{chapter.tag(beta)}_seed{i}_{k}" for s in b.settings for beta in b.betas
+                for i in range(b.seeds) for k in ("mig", "active")} | {"seeds", "largest_beta"}
+    assert set(record["metrics"]) == expected
+    check_claims(sweep.CLAIMS, record["metrics"], *sweep.CLAIMS)
+    model = dataclasses.replace(chapter.BUDGETS["quick"], capacity=None, tc_weight=None)
+    assert b.model == model and max(b.betas) == max(chapter.BUDGETS["quick"].betas)

@@ -187,6 +187,10 @@ class DSprites:
         classes = self.sample_classes(n, generator)
         return Sprites(self.render(classes), classes, self.values_of(classes))
 
+    def subset(self, **kept) -> "SpriteSubset":
+        """This grid restricted to some classes of each factor (see :class:`SpriteSubset`)."""
+        return SpriteSubset(self, **kept)
+
     # -- rendering -------------------------------------------------------------------------
     def render(self, classes, chunk: int = 4096) -> torch.Tensor:
         """Images (N, 1, S, S) float32 in {0, 1} of factor combinations ``classes`` (N, 5)."""
@@ -228,6 +232,80 @@ class DSprites:
         out = torch.zeros(n, S * S)
         out.scatter_(1, (rows + cols).flatten(1), box.flatten(1).float())
         return out.view(n, S, S)
+
+
+class SpriteSubset:
+    """dSprites restricted to some values of each factor (a reduced factor grid).
+
+    ``DSprites(32).subset(shape="ellipse", scale=5, orientation=0, pos_y=range(8, 24))``
+    keeps one ellipse at the largest scale, unrotated, every x position and the middle half
+    of the y positions. A factor given one class is fixed and leaves the grid; ``classes``
+    index the *kept* values of the factors that still vary (``factor_names``), so the
+    disentanglement metrics see only those. ``render`` and ``sample`` work as on
+    :class:`DSprites`.
+    """
+
+    def __init__(self, dataset: DSprites, **kept) -> None:
+        if not isinstance(dataset, DSprites):
+            raise TypeError(f"SpriteSubset restricts a DSprites, got {type(dataset).__name__}")
+        unknown = sorted(set(kept) - set(FACTOR_NAMES))
+        if unknown:
+            raise ValueError(f"unknown factor(s) {unknown}; dSprites has {FACTOR_NAMES}")
+        self.dataset, self.size = dataset, dataset.size
+        self.values: list[torch.Tensor] = []                      # kept classes of each of the five factors
+        for name, n in zip(FACTOR_NAMES, FACTOR_SIZES):
+            v = kept.get(name, range(n))
+            if name == "shape" and isinstance(v, str):
+                v = SHAPE_NAMES.index(v) if v in SHAPE_NAMES else v
+            if name == "shape" and not isinstance(v, (int, range)) and all(isinstance(e, str) for e in v):
+                v = [SHAPE_NAMES.index(e) if e in SHAPE_NAMES else e for e in v]
+            items = [v] if isinstance(v, (int, str)) else list(v) if isinstance(v, (range, list, tuple)) else None
+            if items is None or not all(isinstance(e, int) and not isinstance(e, bool) for e in items):
+                extra = f" or a shape name {SHAPE_NAMES}" if name == "shape" else ""
+                raise ValueError(f"{name}: give a class index{extra} or a non-empty sequence of them, got {v!r}")
+            idx = torch.as_tensor(items, dtype=torch.long)
+            if idx.dim() != 1 or len(idx) == 0 or idx.is_floating_point() or idx.dtype == torch.bool:
+                raise ValueError(f"{name}: give a class index or a non-empty sequence of them, got {v!r}")
+            if (idx < 0).any() or (idx >= n).any() or len(idx.unique()) != len(idx):
+                raise ValueError(f"{name}: classes must be distinct and lie in 0…{n - 1}, got {idx.tolist()}")
+            self.values.append(idx.long())
+        self.varying = [j for j, v in enumerate(self.values) if len(v) > 1]
+        if not self.varying:
+            raise ValueError("every factor is fixed: keep more than one value of at least one factor")
+        self.factor_names = tuple(FACTOR_NAMES[j] for j in self.varying)
+        self.factor_sizes = tuple(len(self.values[j]) for j in self.varying)
+
+    def __repr__(self) -> str:
+        return f"SpriteSubset({self.dataset!r}, varying={self.factor_names}, sizes={self.factor_sizes})"
+
+    def full_classes(self, classes) -> torch.Tensor:
+        """The five-factor classes (N, 5) of the DSprites grid for subset classes (N, K)."""
+        c = torch.as_tensor(classes)
+        if c.is_floating_point() or c.dtype == torch.bool or c.dim() != 2 or c.shape[1] != len(self.varying):
+            raise ValueError(f"subset classes must be integers of shape (N, {len(self.varying)}) for "
+                             f"{self.factor_names}, got {tuple(c.shape)} {c.dtype}")
+        out = torch.stack([v[:1].expand(len(c)) for v in self.values], dim=1).clone()
+        for i, j in enumerate(self.varying):
+            col, n = c[:, i].long(), len(self.values[j])
+            if len(col) and (col.min() < 0 or col.max() >= n):
+                raise ValueError(f"factor {FACTOR_NAMES[j]!r} of this subset takes classes 0…{n - 1}")
+            out[:, j] = self.values[j][col]
+        return out
+
+    def render(self, classes) -> torch.Tensor:
+        """Images (N, 1, S, S) of subset classes (N, K)."""
+        return self.dataset.render(self.full_classes(classes))
+
+    def sample(self, n: int, seed: int | None = None, generator: torch.Generator | None = None) -> Sprites:
+        """``n`` images drawn uniformly from the subset; ``classes`` and ``values`` cover the
+        varying factors only."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be an int ≥ 0, got {n!r}")
+        if generator is None:
+            generator = torch.Generator().manual_seed(0 if seed is None else seed)
+        classes = torch.stack([torch.randint(s, (n,), generator=generator) for s in self.factor_sizes], dim=1)
+        full = self.full_classes(classes)
+        return Sprites(self.dataset.render(full), classes, self.dataset.values_of(full)[:, self.varying])
 
 
 def _square(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -1,17 +1,20 @@
-"""Chapter 7's experiment: β-VAEs and controlled capacity on procedurally rendered dSprites.
+"""Chapter 7's experiment: β-VAEs, controlled capacity and a β-TCVAE on procedurally rendered sprites.
 
 One architecture (MLP encoder, mirrored decoder, Bernoulli pixels, 10-D code) trained with
-several β and with Burgess et al.'s capacity objective γ |KL − C|, C rising linearly over the
-first half of training. Each model is measured on held-out sprites (reconstruction, KL,
-active coordinates) and on freshly rendered factor combinations (β-VAE score, FactorVAE
-score, MIG).
+several β, with Burgess et al.'s capacity objective γ |KL − C| (C rising linearly over the
+first half of training) and with Chen et al.'s β-TCVAE objective (only the total correlation
+weighted up). The data are a reduced dSprites: one unrotated ellipse at one scale, every x
+position and the middle half of the y positions, so that x and y are no longer exchangeable
+(see the chapter's section on symmetry); the ``full`` budget trains on all five factors at
+64×64. Each model is measured on held-out sprites (reconstruction, KL, active coordinates)
+and on freshly rendered factor combinations (β-VAE score, FactorVAE score, MIG).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import companion
-from companion.data.dsprites import DSprites
+from companion.data.dsprites import DSprites, SHAPE_NAMES
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import dsprites_report
 from companion.models import VAE, VAEConfig
@@ -26,15 +29,20 @@ REPORTED = ("recon", "kl", "active", "beta_vae", "factor_vae", "mig")
 @dataclass(frozen=True)
 class Budget:
     size: int = 32                          # sprites rendered at size×size
+    shape: str | None = "ellipse"           # the factor grid: one value of a factor fixes it, None keeps all
+    scale: int | None = 5                   # class of the scale (5: the largest)
+    orientation: int | None = 0
+    pos_y: tuple[int, int] = (8, 24)        # the kept y classes, lo … hi − 1 (x keeps all 32)
     n_train: int = 50_000
     n_test: int = 2_000
-    betas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-    capacity: float = 12.0                  # C's final value (nats); the capacity model
+    betas: tuple[float, ...] = (1.0, 4.0, 16.0)
+    capacity: float | None = 5.0            # C's final value (nats) of the capacity model (None: no such model)
     gamma: float = 100.0
+    tc_weight: float | None = 16.0          # the β-TCVAE's weight on the total correlation (None: no such model)
     latent_size: int = 10
     hidden: tuple[int, ...] = (256, 128)
-    epochs: int = 2
-    lr: float = 1e-3
+    epochs: int = 3
+    lr: float = 3e-3
     batch_size: int = 64
     points: int = 300                       # votes of the β-VAE and FactorVAE scores
     mig_samples: int = 10_000
@@ -42,8 +50,10 @@ class Budget:
 
 BUDGETS = {
     "quick": Budget(),
-    "full": Budget(size=64, n_train=300_000, betas=(1.0, 4.0), capacity=20.0, epochs=6, batch_size=128, points=1000),
-    "smoke": Budget(n_train=512, n_test=128, betas=(1.0, 4.0), hidden=(32,), epochs=1, points=20, mig_samples=500),
+    "full": Budget(size=64, shape=None, scale=None, orientation=None, pos_y=(0, 32), n_train=300_000, betas=(1.0, 4.0),
+                   capacity=20.0, epochs=6, lr=1e-3, batch_size=128, points=1000),
+    "smoke": Budget(n_train=512, n_test=128, betas=(1.0, 4.0), capacity=2.0, tc_weight=4.0, hidden=(32,), epochs=1,
+                    points=20, mig_samples=500),
 }
 
 REFERENCES = {
@@ -62,17 +72,28 @@ CLAIMS = claims(
           lambda m: all(a > c for a, c in zip(_along(m, "kl"), _along(m, "kl")[1:]))),
     Claim("distortion_rises_with_beta", "the reconstruction cost rises at every step up in β",
           lambda m: all(a < c for a, c in zip(_along(m, "recon"), _along(m, "recon")[1:]))),
-    Claim("fewer_active_with_beta", "β = 4 keeps no more active coordinates than β = 1",
-          lambda m: m["beta4_active"] <= m["beta1_active"]),
+    Claim("fewer_active_with_beta", "the largest β keeps fewer active coordinates than β = 1",
+          lambda m: m[f"{_top(m)}_active"] < m["beta1_active"]),
     Claim("capacity_on_target", "the capacity objective holds the KL within 15% of its target C",
           lambda m: abs(m["capacity_kl"] - m["capacity_target"]) < 0.15 * m["capacity_target"]),
-    Claim("scores_above_chance", "every model's β-VAE score is above chance (0.2 for five factors)",
-          lambda m: all(m[k] > 0.3 for k in m if k.endswith("_beta_vae"))),
-    Claim("beta4_finds_position", "the β = 4 code carries information about the sprite's position",
-          lambda m: m["beta4_position_mi"] > 0.15),
-    Claim("beta4_not_separated", "… but has not separated the factors the way the published models do (MIG < 0.2)",
-          lambda m: m["beta4_mig"] < 0.2),
+    Claim("scores_above_chance", "every model's β-VAE score is above chance (one over the number of factors)",
+          lambda m: all(m[k] > 1.2 / m["factors"] for k in m if k.endswith("_beta_vae"))),
+    Claim("beta_separates", "the largest β has at least twice the MIG of β = 1, and at least 0.15",
+          lambda m: m[f"{_top(m)}_mig"] >= max(0.15, 2 * m["beta1_mig"])),
+    Claim("tcvae_keeps_more", "the β-TCVAE keeps more active coordinates and a lower MIG than the β-VAE with the "
+                              "same weight",
+          lambda m: m["tcvae_active"] > m[f"{_top(m)}_active"] and m["tcvae_mig"] < m[f"{_top(m)}_mig"]),
 )
+
+
+def _top(m) -> str:
+    """The tag of the largest β in a run's metrics."""
+    return tag(max(_betas(m)))
+
+
+def _betas(m) -> list[float]:
+    return sorted(float(k[len("beta"):-len("_kl")]) for k in m
+                  if k.startswith("beta") and k.endswith("_kl") and k[len("beta"):-len("_kl")].replace(".", "").isdigit())
 
 
 def tag(beta: float) -> str:
@@ -81,45 +102,71 @@ def tag(beta: float) -> str:
 
 
 def _along(m, key: str) -> list[float]:
-    betas = sorted(float(k[len("beta"):-len("_" + key)]) for k in m
-                   if k.startswith("beta") and k.endswith("_" + key) and k[len("beta"):-len("_" + key)].replace(".", "").isdigit())
-    return [m[f"{tag(b)}_{key}"] for b in betas]
+    return [m[f"{tag(b)}_{key}"] for b in _betas(m)]
+
+
+def grid(b: Budget):
+    """The factor grid of budget ``b``: a :class:`SpriteSubset` of dSprites, or all of it."""
+    ds = DSprites(size=b.size)
+    kept = {name: v for name, v in (("shape", None if b.shape is None else SHAPE_NAMES.index(b.shape)),
+                                    ("scale", b.scale), ("orientation", b.orientation)) if v is not None}
+    if not kept and tuple(b.pos_y) == (0, 32):
+        return ds
+    return ds.subset(pos_y=range(*b.pos_y), **kept)
 
 
 def data(b: Budget):
-    """The renderer and the training and held-out sprites of budget ``b``: ``(ds, train, test)``
-    (``DSprites.sample`` results; the seeds are fixed so every run sees the same images)."""
-    ds = DSprites(size=b.size)
-    return ds, ds.sample(b.n_train, seed=1), ds.sample(b.n_test, seed=2)
+    """The factor grid and the training and held-out sprites of budget ``b``: ``(grid, train,
+    test)`` (``sample`` results; the seeds are fixed so every run sees the same images)."""
+    g = grid(b)
+    return g, g.sample(b.n_train, seed=1), g.sample(b.n_test, seed=2)
 
 
 def describe(b: Budget) -> str:
-    return (f"VAE with β = {', '.join(f'{v:g}' for v in b.betas)} and controlled capacity (γ = {b.gamma:g}, "
-            f"C → {b.capacity:g} nats) on dSprites rendered procedurally at {b.size}×{b.size}, MLP "
+    g = grid(b)
+    what = "all of dSprites" if isinstance(g, DSprites) else f"dSprites reduced to {', '.join(g.factor_names)}"
+    extra = "".join([f", controlled capacity (γ = {b.gamma:g}, C → {b.capacity:g} nats)" if b.capacity is not None else "",
+                     f", a β-TCVAE (TC weight {b.tc_weight:g})" if b.tc_weight is not None else ""])
+    return (f"VAE with β = {', '.join(f'{v:g}' for v in b.betas)}{extra} on {what} "
+            f"({'×'.join(map(str, g.factor_sizes))} values) rendered at {b.size}×{b.size}, MLP "
             f"{'-'.join(map(str, b.hidden))}, {b.latent_size}-D code, {b.n_train * b.epochs:,} images seen per "
             f"model: held-out reconstruction and KL, active dimensions, β-VAE score, FactorVAE score, MIG.")
 
 
+def variants(b: Budget, n_train: int) -> dict[str, dict]:
+    """The VAEConfig fields of each model of budget ``b`` by name."""
+    steps = b.epochs * -(-n_train // b.batch_size)
+    out = {tag(beta): dict(beta=beta) for beta in b.betas}
+    if b.capacity is not None:
+        out["capacity"] = dict(capacity=b.capacity, gamma=b.gamma, capacity_steps=max(1, steps // 2))
+    if b.tc_weight is not None:
+        out["tcvae"] = dict(tc_weight=b.tc_weight, dataset_size=n_train)
+    return out
+
+
+def train(b: Budget, x_train, kw: dict, *, seed: int, device):
+    """One model of budget ``b`` (VAEConfig fields ``kw``), trained; ``(model on the CPU, history)``."""
+    companion.seed_everything(seed)
+    model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=b.latent_size, hidden=b.hidden, **kw))
+    history = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed, progress=False,
+                  device=device)
+    return model.cpu().eval(), history
+
+
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train one model per β and the capacity model on ``device``; report each."""
+    """Train one model per β, the capacity model and the β-TCVAE on ``device``; report each."""
     b, r, device = start(__name__, budget, seed, device)
-    ds, train_set, test_set = data(b)
+    g, train_set, test_set = data(b)
     x_train, x_test = train_set.images, test_set.images
-    steps = b.epochs * -(-len(x_train) // b.batch_size)
-    variants = {tag(beta): dict(beta=beta) for beta in b.betas}
-    variants["capacity"] = dict(capacity=b.capacity, gamma=b.gamma, capacity_steps=max(1, steps // 2))
-    for name, kw in variants.items():
-        companion.seed_everything(seed)
-        model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=b.latent_size, hidden=b.hidden, **kw))
-        r.histories[name] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
-                                progress=False, device=device)
-        r.models[name] = model.cpu().eval()
+    for name, kw in variants(b, len(x_train)).items():
+        r.models[name], r.histories[name] = train(b, x_train, kw, seed=seed, device=device)
     # every model scored on the same freshly rendered sprites, each rendered once
-    r.results["reports"] = dsprites_report(dict(r.models), ds, x_test, points=b.points, mig_samples=b.mig_samples)
+    r.results["reports"] = dsprites_report(dict(r.models), g, x_test, points=b.points, mig_samples=b.mig_samples)
     for name, rep in r.results["reports"].items():
         for key in REPORTED:
             r.metrics[f"{name}_{key}"] = rep[key]
-        r.metrics[f"{name}_position_mi"] = rep["mi"][:, 3:].max()
-    r.metrics["capacity_target"] = b.capacity
+    r.metrics["factors"] = len(g.factor_sizes)
+    if b.capacity is not None:
+        r.metrics["capacity_target"] = b.capacity
     return finish(r)

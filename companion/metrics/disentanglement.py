@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-__all__ = ["discretize", "mutual_information", "entropy", "mig_gaps", "mig", "beta_vae_score",
+__all__ = ["discretize", "mutual_information", "entropy", "mig_gaps", "mig", "factor_of_each", "beta_vae_score",
            "factor_vae_score", "beta_vae_pairs", "factor_vae_batches", "evaluate"]
 
 
@@ -119,6 +119,18 @@ def mig(codes, factors, bins: int = 20) -> float:
     v = _array(factors, "factors", 2, integer=True)
     mi = mutual_information(discretize(codes, bins), v)
     return float(mig_gaps(mi, entropy(v)).mean())
+
+
+def factor_of_each(mi, factor_names) -> list[tuple[str, float]]:
+    """For each code coordinate j, the factor it shares the most information with, and that
+    normalised information: ``[(name, I(z_j; v_k) / H(v_k)), …]`` from the (D, K) matrix ``mi``
+    that :func:`evaluate` returns. What labels a row of a latent traversal."""
+    m = _array(mi, "mi", 2).astype(np.float64)
+    names = list(factor_names) if not isinstance(factor_names, str) else None
+    if names is None or len(names) != m.shape[1] or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"factor_names must be {m.shape[1]} names, one per column of mi, got {factor_names!r}")
+    best = m.argmax(1)
+    return [(names[k], float(m[j, k])) for j, k in enumerate(best)]
 
 
 # -- β-VAE score ----------------------------------------------------------------------------

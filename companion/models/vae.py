@@ -10,7 +10,10 @@ with one reparameterised sample z = μ + σ ⊙ ε, ε ∼ N(0, I), and the KL i
 Under the book's reduction convention both terms are nats per example. β > 1 is the β-VAE
 of Higgins et al. (2017). With ``capacity`` set, β·KL is replaced by Burgess et al. (2017)'s
 γ |KL − C| where the target C grows linearly from 0 to ``capacity`` over ``capacity_steps``
-training steps.
+training steps. With ``tc_weight`` set it is Chen et al. (2018)'s β-TCVAE: the KL is split
+into index-code mutual information, total correlation and dimension-wise KL
+(:func:`companion.losses.kl_decomposition`), and only the total correlation is weighted by
+``tc_weight``; the other two keep the weight β.
 """
 from __future__ import annotations
 
@@ -42,6 +45,10 @@ class VAEConfig:
             controlled-capacity objective γ |KL − C|, which then replaces β·KL.
         gamma: the weight γ of the controlled-capacity objective.
         capacity_steps: training steps over which C rises linearly from 0 to ``capacity``.
+        tc_weight: None for the β or capacity objective; otherwise the β-TCVAE objective
+            recon + β (MI + dimension-wise KL) + tc_weight · TC, each part estimated on the batch.
+        dataset_size: N, the number of training examples the β-TCVAE's estimate of q(z)
+            assumes (needed with ``tc_weight``).
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
@@ -54,6 +61,8 @@ class VAEConfig:
     capacity: float | None = None
     gamma: float = 1000.0
     capacity_steps: int = 10_000
+    tc_weight: float | None = None
+    dataset_size: int | None = None
 
     def __post_init__(self) -> None:
         self.image_shape, self.hidden = tuple(self.image_shape), tuple(self.hidden)
@@ -75,6 +84,15 @@ class VAEConfig:
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"VAEConfig.{name} must be ≥ 0, got {getattr(self, name)}")
         positive_int(self, "capacity_steps")
+        if self.tc_weight is not None:
+            v = self.tc_weight
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"VAEConfig.tc_weight must be a finite number ≥ 0, got {v!r}")
+            if self.capacity is not None:
+                raise ValueError("VAEConfig: choose the capacity objective or the β-TCVAE (tc_weight), not both")
+            if isinstance(self.dataset_size, bool) or not isinstance(self.dataset_size, int) or self.dataset_size < 2:
+                raise ValueError(f"VAEConfig.dataset_size must be the number of training examples (an int ≥ 2) "
+                                 f"when tc_weight is set, got {self.dataset_size!r}")
 
     @property
     def input_dim(self) -> int:
@@ -150,7 +168,11 @@ class VAE(Model):
                                       std=self.config.decoder_std).mean()
         kl = losses.kl_normal_std_normal(mu, logvar).mean()              # KL(q ‖ p(z)), closed form
         terms, stats = {"recon": recon, "kl": kl}, {}
-        if self.config.capacity is None:
+        if self.config.tc_weight is not None and len(z) > 1:      # β-TCVAE: the KL in three parts
+            parts = losses.kl_decomposition(z, mu, logvar, max(self.config.dataset_size, len(z)))
+            terms.update(parts)
+            loss = recon + self.config.beta * (parts["mi"] + parts["dim_kl"]) + self.config.tc_weight * parts["tc"]
+        elif self.config.capacity is None:
             loss = recon + self.config.beta * kl                                  # L_BETA
         else:
             c = self.current_capacity()
