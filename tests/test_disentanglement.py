@@ -179,3 +179,9 @@ def test_several_representations_share_the_rendered_images_and_score_as_alone(mo
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_factor_of_each_reads_the_largest_share_per_coordinate():
+    from companion.metrics.disentanglement import factor_of_each
+    mi = np.array([[0.1, 0.7], [0.6, 0.2], [0.05, 0.04]])
+    assert factor_of_each(mi, ("pos_x", "pos_y")) == [("pos_y", 0.7), ("pos_x", 0.6), ("pos_x", 0.05)]

@@ -50,7 +50,8 @@ class Budget:
 
 BUDGETS = {
     "quick": Budget(),
-    "full": Budget(size=64, shape=None, scale=None, orientation=None, pos_y=(0, 32), n_train=300_000, betas=(1.0, 4.0),
+    "full": Budget(size=64, shape=None, scale=None, orientation=None, pos_y=(0, 32), n_train=300_000,
+                   betas=(1.0, 4.0, 16.0),
                    capacity=20.0, epochs=6, lr=1e-3, batch_size=128, points=1000),
     "smoke": Budget(n_train=512, n_test=128, betas=(1.0, 4.0), capacity=2.0, tc_weight=4.0, hidden=(32,), epochs=1,
                     points=20, mig_samples=500),
