@@ -248,3 +248,16 @@ def test_the_saved_sweep_record_is_the_quick_sweep_of_this_chapters_model():
     check_claims(sweep.CLAIMS, record["metrics"], *sweep.CLAIMS)
     model = dataclasses.replace(chapter.BUDGETS["quick"], capacity=None, tc_weight=None)
     assert b.model == model and max(b.betas) == max(chapter.BUDGETS["quick"].betas)
+
+
+def test_the_saved_full_record_is_the_full_budget_of_chapter_7():
+    """Chapter 7 quotes the full budget's record: it must be that budget's run, with every
+    metric the current full budget reports."""
+    from companion.experiments import ch07_beta_vae as chapter
+    record = chapter.full_record()
+    b = chapter.BUDGETS["full"]
+    assert record["experiment"] == chapter.NAME and record["budget"] == "full" and record["seed"] == 0
+    names = [chapter.tag(beta) for beta in b.betas] + ["capacity", "tcvae"]
+    expected = {f"{n}_{k}" for n in names for k in chapter.REPORTED} | {"factors", "capacity_target"}
+    assert set(record["metrics"]) == expected
+    assert record["metrics"]["capacity_target"] == b.capacity and record["metrics"]["factors"] == 5
