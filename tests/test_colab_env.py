@@ -115,12 +115,17 @@ def test_every_experiment_trains_in_the_colab_environment(colab_env, wheel, tmp_
     the book build saved, so this is where training itself meets Colab's packages)."""
     _without_companion(colab_env)
     _run(colab_env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", wheel)
-    script = ("from companion.experiments import EXPERIMENTS, reproduce\n"
+    from companion.experiments import EXPERIMENTS
+
+    script = ("from companion.experiments import EXPERIMENTS, reproduce, ch07_beta_vae, ch07_sweep\n"
               "for name in EXPERIMENTS:\n"
-              "    print(name, len(reproduce(name, 'smoke')['metrics']))\n")
+              "    print(name, len(reproduce(name, 'smoke')['metrics']))\n"
+              "print('records', ch07_sweep.record()['experiment'], ch07_beta_vae.full_record()['budget'])\n")
     env = {k: v for k, v in os.environ.items() if k not in ("COMPANION_RUN_CACHE", "VIRTUAL_ENV", "PYTHONPATH")}
     out = _run(colab_env / "bin" / "python", "-c", script, env=env, cwd=tmp_path, timeout=600)
-    assert len(out.splitlines()) == 10, out
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == list(EXPERIMENTS), out
+    assert lines[-1] == "records beta-vae-sweep full", out      # the saved records ship in the wheel
 
 
 WIDGET_CHECK = r'''
