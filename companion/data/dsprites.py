@@ -263,12 +263,12 @@ class SpriteSubset:
             if items is None or not all(isinstance(e, int) and not isinstance(e, bool) for e in items):
                 extra = f" or a shape name {SHAPE_NAMES}" if name == "shape" else ""
                 raise ValueError(f"{name}: give a class index{extra} or a non-empty sequence of them, got {v!r}")
-            idx = torch.as_tensor(items, dtype=torch.long)
-            if idx.dim() != 1 or len(idx) == 0 or idx.is_floating_point() or idx.dtype == torch.bool:
+            if not items:
                 raise ValueError(f"{name}: give a class index or a non-empty sequence of them, got {v!r}")
+            idx = torch.as_tensor(items, dtype=torch.long)
             if (idx < 0).any() or (idx >= n).any() or len(idx.unique()) != len(idx):
                 raise ValueError(f"{name}: classes must be distinct and lie in 0…{n - 1}, got {idx.tolist()}")
-            self.values.append(idx.long())
+            self.values.append(idx)
         self.varying = [j for j, v in enumerate(self.values) if len(v) > 1]
         if not self.varying:
             raise ValueError("every factor is fixed: keep more than one value of at least one factor")

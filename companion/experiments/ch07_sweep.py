@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 from companion.experiments import ch07_beta_vae as base
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
@@ -55,12 +55,12 @@ def _mig(m, setting: str, beta: float, s: int) -> float:
 
 
 def separated(m, setting: str = "asymmetric") -> list[bool]:
-    """Per seed: does the largest β reach MIG ≥ 0.15 and at least twice β = 1's? (Empty when
-    the record has no such setting.)"""
+    """Per seed: does the largest β separate the factors (:func:`ch07_beta_vae.separates`)?
+    (Empty when the record has no such setting.)"""
     top = m["largest_beta"]
     if f"{setting}_{base.tag(top)}_seed0_mig" not in m:
         return []
-    return [_mig(m, setting, top, s) >= max(0.15, 2 * _mig(m, setting, 1.0, s)) for s in range(int(m["seeds"]))]
+    return [base.separates(_mig(m, setting, top, s), _mig(m, setting, 1.0, s)) for s in range(int(m["seeds"]))]
 
 
 CLAIMS = claims(

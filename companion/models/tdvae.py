@@ -238,8 +238,7 @@ class TDVAE(Model):
         """Jumpy imagination: from the belief at step ``t1`` (0-based) of each sequence sample
         z ~ p_B(z | b_t1), apply p_T(· | z, δ=``jump``) ``steps`` times, and decode each state.
         Returns the expected frames (B, steps, *frame_shape) at t1 + jump, t1 + 2·jump, …"""
-        if isinstance(t1, bool) or not isinstance(t1, int) or not 0 <= t1 < x.shape[1]:
-            raise ValueError(f"t1 must be a step of the sequence, 0 … {x.shape[1] - 1}, got {t1!r}")
+        _check_step(x, t1)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be an int ≥ 1, got {steps!r}")
         return self._imagine(self.beliefs(x[:, : t1 + 1])[:, -1], steps, jump, generator)
@@ -260,11 +259,15 @@ class TDVAE(Model):
         ``samples`` draws of the state."""
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise ValueError(f"samples must be an int ≥ 1, got {samples!r}")
-        if isinstance(t1, bool) or not isinstance(t1, int) or not 0 <= t1 < x.shape[1]:
-            raise ValueError(f"t1 must be a step of the sequence, 0 … {x.shape[1] - 1}, got {t1!r}")
+        _check_step(x, t1)
         b = self.beliefs(x[:, : t1 + 1])[:, -1].repeat_interleave(samples, dim=0)   # the beliefs once, then copied
         out = self._imagine(b, 1, jump, generator)[:, 0]
         return out.view(len(x), samples, *out.shape[1:]).mean(dim=1)
+
+
+def _check_step(x: torch.Tensor, t1) -> None:
+    if isinstance(t1, bool) or not isinstance(t1, int) or not 0 <= t1 < x.shape[1]:
+        raise ValueError(f"t1 must be a step of the sequence, 0 … {x.shape[1] - 1}, got {t1!r}")
 
 
 def _last_axis(mlp: nn.Module, h: torch.Tensor) -> torch.Tensor:
