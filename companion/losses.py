@@ -203,6 +203,19 @@ def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(dim=1)
 
 
+def kl_normal_std_normal_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""KL(N(μ_j, σ_j²) ‖ N(0, 1)) of each latent dimension, per example: (B, k) in nats.
+
+    ½ (μ_j² + σ_j² − log σ_j² − 1); summed over j it is :func:`kl_normal_std_normal`.
+    """
+    _tensor(mu, "kl_normal_std_normal_per_dim: mu")
+    _tensor(logvar, "kl_normal_std_normal_per_dim: logvar")
+    if mu.shape != logvar.shape or mu.dim() != 2:
+        raise ValueError(f"kl_normal_std_normal_per_dim expects mu and logvar of the same shape (B, k), "
+                         f"got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1)
+
+
 def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
                      estimator: str = "mss") -> dict[str, torch.Tensor]:
     r"""The three parts of the average KL (Chen et al., 2018), estimated on a minibatch:

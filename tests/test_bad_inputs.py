@@ -22,12 +22,13 @@ MODULES = ["companion", "companion.losses", "companion.train", "companion.nn", "
            "companion.metrics.jacobian", "companion.metrics.likelihood", "companion.metrics.probes",
            "companion.metrics.reconstruction", "companion.metrics.sequences", "companion.metrics.subspace",
            "companion.models.base", "companion.models.vq", "companion.models.ksparse", "companion.models.pixelcnn",
-           "companion.models.pixelsnail", "companion.viz.plots", "companion.viz.quote", "companion.viz.source",
+           "companion.models.pixelsnail", "companion.viz.plots", "companion.viz.diagrams", "companion.viz.quote", "companion.viz.source",
            "companion.viz.widgets", "companion.exercises.core", "companion.experiments.core"]
 
 #: public functions that take no argument a user could get wrong
 NO_INPUT = {"companion.data:on_disk", "companion.viz.widgets:default_mode", "companion.viz.quote:building_book",
-            "companion.models.base:dataclass_like"}     # a predicate: True or False for anything
+            "companion.models.base:dataclass_like",
+            "companion.viz.diagrams:vae_graphical_model", "companion.viz.diagrams:vqvae2_procedure"}     # a predicate: True or False for anything
 
 
 def public_functions() -> set[str]:
@@ -107,6 +108,9 @@ TABLE = {
     "companion.losses:kl_normal_std_normal": [(lambda f: f(torch.zeros(2, 3), torch.zeros(2, 4)), ValueError,
                                                "same shape"),
                                               (lambda f: f([0.0], [0.0]), TypeError, "tensor")],
+    "companion.losses:kl_normal_std_normal_per_dim": [(lambda f: f(torch.zeros(2, 3), torch.zeros(2, 4)), ValueError,
+                                                       "same shape"),
+                                                      (lambda f: f([0.0], [0.0]), TypeError, "tensor")],
     "companion.losses:controlled_capacity": [(lambda f: f(torch.ones(()), -1.0, 1.0), ValueError, "capacity"),
                                              (lambda f: f(torch.ones(()), 1.0, -1.0), ValueError, "gamma"),
                                              (lambda f: f(1.0, 1.0, 1.0), TypeError, "tensor")],
@@ -267,6 +271,15 @@ TABLE = {
                                                    r"codes \(B, h, w\)")],
     "companion.models.pixelsnail:causal_mask": [(lambda f: f(0), ValueError, "n must be")],
     # --- viz
+    "companion.viz.diagrams:describe_layer": [(lambda f: f("Linear"), TypeError, "nn.Module")],
+    "companion.viz.diagrams:trace_layers": [(lambda f: f(lambda x: x, X()), TypeError, "nn.Module")],
+    "companion.viz.diagrams:architecture": [(lambda f: f(torch.nn.Linear(2, 2)), TypeError, "Autoencoder")],
+    "companion.viz.diagrams:state_space_model": [(lambda f: f(1), ValueError, "2…12"),
+                                                 (lambda f: f(2.5), ValueError, "int")],
+    "companion.viz.diagrams:tdvae_training_graph": [(lambda f: f(AE()), TypeError, "TDVAE")],
+    "companion.viz.diagrams:gradient_reaches_parameters": [(lambda f: f("yes"), TypeError, "True or False")],
+    "companion.viz.diagrams:reparameterisation_graph": [(lambda f: f([None]), ValueError, "two axes")],
+    "companion.viz.diagrams:procedure_markdown": [(lambda f: f(["step"]), TypeError, "tuples")],
     "companion.viz.plots:tile": [(lambda f: f(torch.zeros(2, 5, 8, 8)), ValueError, "1 or 3 channels"),
                                  (lambda f: f(torch.zeros(8)), ValueError, r"\(N, C, H, W\)")],
     "companion.viz.plots:image_grid": [(lambda f: f(torch.zeros(8)), ValueError, r"\(N, C, H, W\)")],

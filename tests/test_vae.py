@@ -48,6 +48,10 @@ def test_vae_output_contract_and_loss_terms():
 @pytest.mark.parametrize("kwargs,field", [
     (dict(latent_size=-2), "latent_size"), (dict(latent_size=0), "latent_size"), (dict(hidden=(0,)), "hidden"),
     (dict(likelihood="poisson"), "likelihood"), (dict(beta=-1.0), "beta"), (dict(decoder_std=0.0), "decoder_std"),
+    (dict(kl_warmup_steps=-1), "kl_warmup_steps"), (dict(kl_warmup_steps=2.5), "kl_warmup_steps"),
+    (dict(free_bits=-0.1), "free_bits"), (dict(free_bits=float("nan")), "free_bits"),
+    (dict(free_bits=0.5, capacity=5.0), "free_bits"), (dict(kl_warmup_steps=10, tc_weight=2.0, dataset_size=10), "kl_warmup"),
+    (dict(binarize=1), "binarize"), (dict(binarize=True, likelihood="gaussian"), "binarize"),
 ])
 def test_vae_config_validation(kwargs, field):
     with pytest.raises(ValueError, match=field):
@@ -135,3 +139,75 @@ def test_vae_trains_and_checkpoints(tmp_path):
     path = save_checkpoint(m, tmp_path / "vae.safetensors")
     loaded = load_checkpoint(path)
     assert isinstance(loaded, VAE) and torch.equal(loaded.encode(x[:3]).mean, m.encode(x[:3]).mean)
+
+
+def test_per_dimension_kl_sums_to_the_kl_and_matches_torch():
+    g = torch.Generator().manual_seed(3)
+    mu, logvar = torch.randn(5, 4, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64)
+    per_dim = losses.kl_normal_std_normal_per_dim(mu, logvar)
+    expected = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0))
+    assert per_dim.shape == (5, 4) and torch.allclose(per_dim, expected, atol=1e-12)
+    assert torch.allclose(per_dim.sum(1), losses.kl_normal_std_normal(mu, logvar), atol=1e-12)
+
+
+def _vae(**kw):
+    companion.seed_everything(0)
+    return VAE(VAEConfig(image_shape=(1, 8, 8), latent_size=3, hidden=(16,), **kw))
+
+
+def test_kl_annealing_ramps_the_kl_weight_linearly_to_beta():
+    m, x = _vae(beta=2.0, kl_warmup_steps=4), torch.rand(6, 1, 8, 8)
+    opt = torch.optim.SGD(m.parameters(), lr=1e-3)
+    seen = []
+    for step in range(7):
+        out = m(x)
+        seen.append(out.stats["kl_weight"].item())
+        assert torch.allclose(out.loss, out.terms["recon"] + seen[-1] * out.terms["kl"])
+        opt.zero_grad(), out.loss.backward(), opt.step()
+    assert seen == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    m.eval()
+    with torch.no_grad():
+        m(x)
+    assert m.steps.item() == 7, "evaluation does not advance the schedule"
+
+
+def test_free_bits_is_the_sum_of_clamped_per_dimension_kls():
+    x = torch.rand(6, 1, 8, 8)
+    lam = 0.05
+    m = _vae(free_bits=lam)
+    torch.manual_seed(1)
+    out = m(x)
+    mu, logvar = m.posterior_params(x)
+    kl_j = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).mean(0)   # (k,), independent
+    assert torch.allclose(out.loss, out.terms["recon"] + kl_j.clamp(min=lam).sum(), atol=1e-5)
+    assert torch.allclose(out.terms["kl"], kl_j.sum(), atol=1e-5), "the reported KL is the true one"
+    # a dimension below λ gets no gradient from the KL term: with λ above every KL_j, the
+    # encoder's gradient is the reconstruction's alone
+    big = _vae(free_bits=1e3)
+    torch.manual_seed(1)
+    out = big(x)
+    g_loss = torch.autograd.grad(out.loss, big.encoder[-2].weight, retain_graph=True)[0]
+    g_recon = torch.autograd.grad(out.terms["recon"], big.encoder[-2].weight)[0]
+    assert torch.allclose(g_loss, g_recon) and torch.allclose(out.loss, out.terms["recon"] + 3 * 1e3)
+    # λ = 0 is the plain VAE, value for value
+    plain, zero = _vae(), _vae(free_bits=0.0)
+    torch.manual_seed(2)
+    a = plain(x).loss
+    torch.manual_seed(2)
+    assert torch.equal(a, zero(x).loss)
+
+
+def test_binarize_resamples_training_batches_only():
+    m, x = _vae(binarize=True), torch.full((64, 1, 8, 8), 0.3)
+    seen = []
+    hook = m.encoder.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
+    torch.manual_seed(0)
+    m.train()
+    m(x)
+    m.eval()
+    m(x)
+    hook.remove()
+    train_in, eval_in = seen
+    assert set(train_in.unique().tolist()) == {0.0, 1.0}
+    assert abs(train_in.mean().item() - 0.3) < 0.05, "x ∼ Bernoulli(x): the mean is kept"
+    assert torch.equal(eval_in, x)

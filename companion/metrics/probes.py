@@ -21,6 +21,18 @@ class Probe:
             raise ValueError(f"the probe was fitted on {self.dims} dims, got {z.shape[1]}")
         return self.pipeline.predict(z)
 
+    def proba(self, z) -> np.ndarray:
+        """Class probabilities (N, classes), columns in the order of ``classes``."""
+        z = _np(z).reshape(len(z), -1)
+        if z.shape[1] != self.dims:
+            raise ValueError(f"the probe was fitted on {self.dims} dims, got {z.shape[1]}")
+        return self.pipeline.predict_proba(z)
+
+    @property
+    def classes(self) -> np.ndarray:
+        """The labels seen in fitting, in the order of :meth:`proba`'s columns."""
+        return self.pipeline.classes_
+
 
 def linear_probe(z_train, y_train, *, max_iter: int = 500, seed: int = 0):
     """A multinomial logistic regression fitted on (z_train, y_train), inputs standardised with

@@ -14,6 +14,13 @@ training steps. With ``tc_weight`` set it is Chen et al. (2018)'s β-TCVAE: the 
 into index-code mutual information, total correlation and dimension-wise KL
 (:func:`companion.losses.kl_decomposition`), and only the total correlation is weighted by
 ``tc_weight``; the other two keep the weight β.
+
+Two cures for posterior collapse, for the β objective: ``kl_warmup_steps`` anneals the KL's
+weight linearly from 0 to β over that many training steps (Bowman et al. 2016), and
+``free_bits`` λ replaces the KL by Σ_j max(λ, KL_j), KL_j the batch's mean KL of dimension j,
+so a dimension pays nothing, and is not pushed to the prior, until it carries λ nats
+(Kingma et al. 2016). With ``binarize`` every training batch is resampled as x ∼ Bernoulli(x)
+(dynamic binarisation, as in Burda et al. 2016's MNIST setting).
 """
 from __future__ import annotations
 
@@ -49,6 +56,12 @@ class VAEConfig:
             recon + β (MI + dimension-wise KL) + tc_weight · TC, each part estimated on the batch.
         dataset_size: N, the number of training examples the β-TCVAE's estimate of q(z)
             assumes (needed with ``tc_weight``).
+        kl_warmup_steps: KL annealing: the KL's weight rises linearly from 0 to β over this
+            many training steps (0: no annealing). β objective only.
+        free_bits: λ ≥ 0, nats per latent dimension: the KL term becomes Σ_j max(λ, KL_j) with
+            KL_j averaged over the batch (0: the plain KL). β objective only.
+        binarize: resample each training batch as x ∼ Bernoulli(x) (dynamic binarisation;
+            Bernoulli likelihood only). Evaluation mode leaves the inputs as given.
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
@@ -63,6 +76,9 @@ class VAEConfig:
     capacity_steps: int = 10_000
     tc_weight: float | None = None
     dataset_size: int | None = None
+    kl_warmup_steps: int = 0
+    free_bits: float = 0.0
+    binarize: bool = False
 
     def __post_init__(self) -> None:
         self.image_shape, self.hidden = tuple(self.image_shape), tuple(self.hidden)
@@ -94,6 +110,19 @@ class VAEConfig:
                 raise ValueError(f"VAEConfig.dataset_size must be the number of training examples (an int ≥ 2) "
                                  f"when tc_weight is set, got {self.dataset_size!r}")
 
+        if isinstance(self.kl_warmup_steps, bool) or not isinstance(self.kl_warmup_steps, int) or self.kl_warmup_steps < 0:
+            raise ValueError(f"VAEConfig.kl_warmup_steps must be an int ≥ 0, got {self.kl_warmup_steps!r}")
+        v = self.free_bits
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"VAEConfig.free_bits must be a finite number ≥ 0 (nats per dimension), got {v!r}")
+        if (self.kl_warmup_steps or self.free_bits) and (self.capacity is not None or self.tc_weight is not None):
+            raise ValueError("VAEConfig: kl_warmup_steps and free_bits apply to the β objective, "
+                             "not with capacity or tc_weight")
+        if not isinstance(self.binarize, bool):
+            raise ValueError(f"VAEConfig.binarize must be True or False, got {self.binarize!r}")
+        if self.binarize and self.likelihood != "bernoulli":
+            raise ValueError("VAEConfig.binarize needs the Bernoulli likelihood")
+
     @property
     def input_dim(self) -> int:
         c, h, w = self.image_shape
@@ -119,7 +148,7 @@ class VAE(Model):
         # p_θ(x|z): z (B, k) → logits or means (B, d)
         self.decoder = nn.Sequential(MLP(cfg.latent_size, cfg.hidden[::-1], cfg.input_dim, act=cfg.act),
                                      nn.Unflatten(1, cfg.image_shape))
-        # Training steps taken (advanced by forward in training mode), for the capacity schedule.
+        # Training steps taken (advanced by forward in training mode), for the capacity and KL schedules.
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def current_capacity(self) -> float:
@@ -128,6 +157,14 @@ class VAE(Model):
         if cfg.capacity is None:
             return 0.0
         return cfg.capacity * min(1.0, self.steps.item() / cfg.capacity_steps)
+
+    def kl_weight(self) -> float:
+        """The KL's weight at the current step: β, or β · min(1, t / kl_warmup_steps) while
+        annealing."""
+        cfg = self.config
+        if not cfg.kl_warmup_steps:
+            return cfg.beta
+        return cfg.beta * min(1.0, self.steps.item() / cfg.kl_warmup_steps)
 
     def posterior_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(μ, log σ²) of q_φ(z|x), each (B, k)."""
@@ -160,24 +197,35 @@ class VAE(Model):
         return Independent(Normal(out, self.config.decoder_std), 3)
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
+        cfg = self.config
+        if cfg.binarize and self.training:                        # dynamic binarisation: x ∼ Bernoulli(x)
+            x = torch.bernoulli(x)
+            target = None if target is None else torch.bernoulli(target)
         mu, logvar = self.posterior_params(x)                     # (B, k) each
         eps = torch.randn_like(mu)
         z = mu + (0.5 * logvar).exp() * eps                       # reparameterisation: z = μ + σ ⊙ ε
-        out, lik = self.decoder(z), self.config.likelihood
+        out, lik = self.decoder(z), cfg.likelihood
         recon = losses.reconstruction(out, x if target is None else target, lik,   # −log p_θ(x|z), nats/example
-                                      std=self.config.decoder_std).mean()
-        kl = losses.kl_normal_std_normal(mu, logvar).mean()              # KL(q ‖ p(z)), closed form
+                                      std=cfg.decoder_std).mean()
+        kl = losses.kl_normal_std_normal(mu, logvar).mean()      # KL(q ‖ p(z)), closed form
         terms, stats = {"recon": recon, "kl": kl}, {}
-        if self.config.tc_weight is not None and len(z) > 1:      # β-TCVAE: the KL in three parts
-            parts = losses.kl_decomposition(z, mu, logvar, max(self.config.dataset_size, len(z)))
+        if cfg.tc_weight is not None and len(z) > 1:              # β-TCVAE: the KL in three parts
+            parts = losses.kl_decomposition(z, mu, logvar, max(cfg.dataset_size, len(z)))
             terms.update(parts)
-            loss = recon + self.config.beta * (parts["mi"] + parts["dim_kl"]) + self.config.tc_weight * parts["tc"]
-        elif self.config.capacity is None:
-            loss = recon + self.config.beta * kl                                  # L_BETA
+            loss = recon + cfg.beta * (parts["mi"] + parts["dim_kl"]) + cfg.tc_weight * parts["tc"]
+        elif cfg.capacity is None:
+            penalty = kl
+            if cfg.free_bits:                                     # free bits: Σ_j max(λ, KL_j), KL_j the batch mean
+                penalty = losses.kl_normal_std_normal_per_dim(mu, logvar).mean(0).clamp(min=cfg.free_bits).sum()
+            weight = self.kl_weight()
+            loss = recon + weight * penalty                                       # L_BETA
+            if cfg.kl_warmup_steps:
+                stats["kl_weight"] = torch.tensor(weight, dtype=kl.dtype, device=kl.device)
         else:
             c = self.current_capacity()
-            loss = recon + losses.controlled_capacity(kl, c, self.config.gamma)   # recon + γ|KL − C|
+            loss = recon + losses.controlled_capacity(kl, c, cfg.gamma)   # recon + γ|KL − C|
             stats["capacity"] = torch.tensor(c, dtype=kl.dtype, device=kl.device)
-            if self.training and torch.is_grad_enabled() and torch.isfinite(loss):   # finite batches only
-                self.steps += 1
+        scheduled = cfg.capacity is not None or cfg.kl_warmup_steps
+        if scheduled and self.training and torch.is_grad_enabled() and torch.isfinite(loss):   # finite batches only
+            self.steps += 1
         return Output(loss=loss, terms=terms, stats=stats, x_hat=losses.decoder_mean(out, lik), z=z)
