@@ -19,7 +19,7 @@ from companion.train import History
 MODULES = ["companion", "companion.losses", "companion.train", "companion.nn", "companion.data",
            "companion.data.corrupt", "companion.data.sequences", "companion.data.idx",
            "companion.metrics.codebook", "companion.metrics.disentanglement", "companion.metrics.filters",
-           "companion.metrics.jacobian", "companion.metrics.likelihood", "companion.metrics.probes",
+           "companion.metrics.jacobian", "companion.metrics.latents", "companion.metrics.likelihood", "companion.metrics.probes",
            "companion.metrics.reconstruction", "companion.metrics.sequences", "companion.metrics.subspace",
            "companion.models.base", "companion.models.vq", "companion.models.ksparse", "companion.models.pixelcnn",
            "companion.models.pixelsnail", "companion.viz.plots", "companion.viz.diagrams", "companion.viz.quote", "companion.viz.source",
@@ -48,6 +48,11 @@ def X(n=4):
 def AE():
     from companion.models import Autoencoder
     return Autoencoder(code_size=2, hidden=(8,))
+
+
+def VAE():
+    from companion.models import VAE as _VAE
+    return _VAE(latent_size=2, hidden=(8,))
 
 
 def VQ():
@@ -271,6 +276,10 @@ TABLE = {
                                                    r"codes \(B, h, w\)")],
     "companion.models.pixelsnail:causal_mask": [(lambda f: f(0), ValueError, "n must be")],
     # --- viz
+    "companion.metrics.latents:kl_per_dimension": [(lambda f: f(AE(), X()), TypeError, "posterior_params"),
+                                                   (lambda f: f(VAE(), X(1)), ValueError, "at least 2")],
+    "companion.metrics.latents:active_units": [(lambda f: f(VAE(), X(), by="mean"), ValueError, "by must be"),
+                                               (lambda f: f(VAE(), X(), -1.0), ValueError, "threshold")],
     "companion.viz.diagrams:describe_layer": [(lambda f: f("Linear"), TypeError, "nn.Module")],
     "companion.viz.diagrams:trace_layers": [(lambda f: f(lambda x: x, X()), TypeError, "nn.Module")],
     "companion.viz.diagrams:architecture": [(lambda f: f(torch.nn.Linear(2, 2)), TypeError, "Autoencoder")],

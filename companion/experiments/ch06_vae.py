@@ -3,7 +3,15 @@
 The package's default VAE (Bernoulli pixels, a 784-400 MLP encoder and a mirrored decoder)
 trained by ``fit`` with its default learning rate and batch size. Measured on held-out
 digits: the negative ELBO (averaged over draws of z), its reconstruction and KL parts, the
-importance-weighted estimate of −log p(x), and the number of active latent dimensions.
+importance-weighted estimate of −log p(x), and the number of active latent dimensions
+(:func:`companion.metrics.active_units`: average KL above 0.1 nats).
+
+Three more studies. **Posterior collapse:** a VAE with a stronger decoder (two hidden layers) and
+a 32-D code, plain, with KL annealing and with free bits, measured by the KL of each dimension.
+**Why an autoencoder is not generative:** codes drawn from N(0, I) decoded by chapter 1's
+autoencoder (same code size) and by the VAE, judged by a classifier fitted on real digits.
+**Like for like with Burda et al.:** the 16-D VAE trained on dynamically binarised digits and
+scored on binarised held-out digits.
 """
 from __future__ import annotations
 
@@ -15,8 +23,8 @@ import torch
 import companion
 from companion.data import load_first
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
-from companion.metrics import importance_weighted_log_likelihood
-from companion.models import VAE, VAEConfig
+from companion.metrics import active_units, importance_weighted_log_likelihood, kl_per_dimension, linear_probe
+from companion.models import VAE, Autoencoder, AutoencoderConfig, VAEConfig
 from companion.train import evaluate, fit
 
 NAME = "vae"
@@ -36,21 +44,30 @@ class Budget:
     n_eval: int = 300                 # held-out digits for the bounds
     elbo_draws: int = 10              # draws of z averaged in the −ELBO
     iw_samples: int = 1000            # k of the importance-weighted bound
+    # posterior collapse: a stronger decoder, plain and with each cure
+    collapse_latent: int = 32
+    collapse_hidden: tuple[int, ...] = (512, 512)
+    collapse_epochs: int = 20
+    free_bits: float = 0.25           # λ, nats per dimension
+    kl_warmup_epochs: int = 10        # the KL's weight rises from 0 to 1 over these epochs
+    # prior samples through chapter 1's autoencoder and through the VAE
+    ae_hidden: tuple[int, ...] = (256,)
+    ae_lr: float = 2e-3
+    n_prior_samples: int = 1000
 
 
 BUDGETS = {
     "quick": Budget(),
     "full": Budget(data=("mnist", "fashion-mnist"), epochs=50, n_eval=1000),
-    "smoke": Budget(n_train=256, n_test=128, hidden=(32,), epochs=1, n_eval=32, elbo_draws=2, iw_samples=8),
+    "smoke": Budget(n_train=256, n_test=128, hidden=(32,), epochs=1, n_eval=32, elbo_draws=2, iw_samples=8,
+                    collapse_latent=4, collapse_hidden=(16, 16), collapse_epochs=1, kl_warmup_epochs=1,
+                    ae_hidden=(16,), n_prior_samples=50),
 }
 
 REFERENCES = {
-    "pytorch_example_neg_elbo": {"value": "≈ 104–107", "label": "PyTorch's example VAE, 20-D, 10 epochs: −ELBO",
-                                 "source": "full MNIST, 60,000 training digits, grey levels (the example's "
-                                           "printed test loss)"},
-    "vae_z16_test_neg_log_px_iw": {"value": 86.76, "label": "VAE, −log p(x) (k = 5,000)",
+    "vae_z16_binarised_neg_log_px_iw": {"value": 86.76, "label": "VAE, −log p(x) (k = 5,000)",
                                        "source": "Burda et al. 2016, Table 1: dynamically binarised full MNIST, "
-                                                 "3,280 epochs (a different setting)"},
+                                                 "3,280 epochs"},
     "iwae_k50_neg_log_px": {"value": 84.78, "label": "IWAE, k = 50, −log p(x)",
                             "source": "Burda et al. 2016, Table 1 (same setting)"},
 }
@@ -60,6 +77,17 @@ CLAIMS = claims(
           lambda m: all(m[f"vae_z{k}_test_neg_log_px_iw"] <= m[f"vae_z{k}_test_neg_elbo"] for k in _sizes(m))),
     Claim("bigger_code_better_bound", "the 16-D VAE has a lower −ELBO than the 2-D one",
           lambda m: m["vae_z16_test_neg_elbo"] < m["vae_z2_test_neg_elbo"]),
+    Claim("strong_decoder_collapses", "with the stronger decoder fewer than half of the 32 dimensions carry 0.1 nats",
+          lambda m: m["collapse_plain_active"] < m["collapse_latent"] / 2),
+    Claim("annealing_helps", "KL annealing leaves more dimensions active and a lower −ELBO than the plain objective",
+          lambda m: m["collapse_annealed_active"] > m["collapse_plain_active"]
+          and m["collapse_annealed_neg_elbo"] < m["collapse_plain_neg_elbo"]),
+    Claim("free_bits_uses_every_dimension", "with free bits every dimension carries at least 0.1 nats",
+          lambda m: m["collapse_free_bits_active"] == m["collapse_latent"]),
+    Claim("vae_samples_are_digits", "decoded prior samples: the VAE's cover more classes, and are classified more "
+                                    "confidently, than the autoencoder's",
+          lambda m: m["samples_vae_effective_classes"] > m["samples_ae_effective_classes"]
+          and m["samples_vae_confidence"] > m["samples_ae_confidence"]),
 )
 
 
@@ -72,14 +100,17 @@ def describe(b: Budget) -> str:
     return (f"VAE (784-{'-'.join(map(str, b.hidden))}, Bernoulli pixels) with {' and '.join(map(str, b.latent_sizes))}-D "
             f"codes, {b.epochs} epochs each: held-out −ELBO ({b.elbo_draws} draws of z), its parts, active units, "
             f"and the importance-weighted estimate of −log p(x) with k = {b.iw_samples:,} on {b.n_eval} digits; "
-            f"data: {' or '.join(b.data)} (else mnist-5k).")
+            f"a {b.collapse_latent}-D VAE with a {'-'.join(map(str, b.collapse_hidden))} decoder, plain, with KL "
+            f"annealing and with free bits (λ = {b.free_bits:g}), {b.collapse_epochs} epochs each; prior samples "
+            f"through a {'-'.join(map(str, b.ae_hidden))} autoencoder and the VAE, judged by a linear classifier; "
+            f"the 16-D VAE on dynamically binarised digits; data: {' or '.join(b.data)} (else mnist-5k).")
 
 
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train one VAE per latent size on ``device`` (validated on the held-out split each epoch)."""
     b, r, device = start(__name__, budget, seed, device)
-    (x_train, _), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+    (x_train, y_train), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
     x_eval = x_test[:b.n_eval]
     for k in b.latent_sizes:
         companion.seed_everything(seed)
@@ -97,5 +128,78 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
             model, x_eval, k=b.iw_samples).mean().item()
         with torch.no_grad():
             mu, _ = model.cpu().posterior_params(x_test)
-        r.metrics[f"vae_z{k}_active"] = int((mu.var(dim=0) > 0.01).sum())
+        r.metrics[f"vae_z{k}_active"] = active_units(model, x_test)
+        r.metrics[f"vae_z{k}_active_by_variance"] = active_units(model, x_test, by="variance")
+    _collapse(b, r, x_train, x_test, x_eval, seed, device)
+    _prior_samples(b, r, x_train, y_train, x_test, seed, device)
+    _binarised(b, r, x_train, x_eval, seed, device)
     return finish(r)
+
+
+def _collapse(b, r, x_train, x_test, x_eval, seed, device) -> None:
+    """The stronger decoder, plain, with KL annealing and with free bits: KL per dimension."""
+    steps_per_epoch = -(-len(x_train) // b.batch_size)
+    cures = {"plain": {}, "annealed": {"kl_warmup_steps": b.kl_warmup_epochs * steps_per_epoch},
+             "free_bits": {"free_bits": b.free_bits}}
+    r.metrics["collapse_latent"] = b.collapse_latent
+    for name, cure in cures.items():
+        companion.seed_everything(seed)
+        model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=b.collapse_latent,
+                              hidden=b.collapse_hidden, **cure))
+        r.histories[f"collapse_{name}"] = fit(model, x_train, epochs=b.collapse_epochs, lr=b.lr,
+                                              batch_size=b.batch_size, seed=seed, progress=False, device=device)
+        r.models[f"collapse_{name}"] = model
+        r.results[f"collapse_{name}_kl_per_dim"] = kl_per_dimension(model, x_test)
+        r.metrics[f"collapse_{name}_active"] = active_units(model, x_test)
+        r.metrics[f"collapse_{name}_active_by_variance"] = active_units(model, x_test, by="variance")
+        torch.manual_seed(seed)
+        terms = evaluate(model, x_eval)                      # the true KL, whatever the training objective
+        r.metrics[f"collapse_{name}_neg_elbo"] = terms["recon"] + terms["kl"]
+        r.metrics[f"collapse_{name}_kl"] = terms["kl"]
+
+
+def _judge(classify, images) -> dict[str, float]:
+    """Mean top-class probability, classes given ≥ 2 % of the images, and the effective number of
+    classes exp(H) of the predicted-label histogram."""
+    p = classify.proba(images)
+    share = np.bincount(p.argmax(1), minlength=p.shape[1]) / len(p)
+    nz = share[share > 0]
+    return {"confidence": float(p.max(1).mean()), "classes": int((share >= 0.02).sum()),
+            "effective_classes": float(np.exp(-(nz * np.log(nz)).sum()))}
+
+
+def _prior_samples(b, r, x_train, y_train, x_test, seed, device) -> None:
+    """Decode z ∼ N(0, I) through chapter 1's autoencoder and through the 16-D VAE; judge both."""
+    k = max(b.latent_sizes)
+    companion.seed_everything(seed)
+    ae = Autoencoder(AutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=k, hidden=b.ae_hidden,
+                                       out_act="sigmoid"))
+    r.histories["ae"] = fit(ae, x_train, epochs=b.epochs, lr=b.ae_lr, batch_size=b.batch_size, seed=seed,
+                            progress=False, device=device)
+    r.models["ae"] = ae.cpu().eval()
+    classify = r.results["classify"] = linear_probe(x_train, y_train)          # pixels → digit, real digits
+    z = torch.randn(b.n_prior_samples, k, generator=torch.Generator().manual_seed(seed))
+    vae = r.models[f"z{k}"].cpu().eval()
+    with torch.no_grad():
+        samples = {"vae": vae.decode(z).mean, "ae": ae.decode(z), "real": x_test[:b.n_prior_samples]}
+        codes = ae.encode(x_test)
+    r.results["prior_samples"] = samples
+    for name, images in samples.items():
+        for key, v in _judge(classify, images).items():
+            r.metrics[f"samples_{name}_{key}"] = v
+    r.metrics["ae_code_std"] = float(codes.std(0).mean())             # the AE's codes' spread, per dimension
+    r.metrics["ae_code_mean_norm"] = float(codes.mean(0).norm())
+
+
+def _binarised(b, r, x_train, x_eval, seed, device) -> None:
+    """Burda et al.'s setting: dynamically binarised training digits, binarised held-out digits."""
+    k = max(b.latent_sizes)
+    companion.seed_everything(seed)
+    model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=k, hidden=b.hidden, binarize=True))
+    r.histories[f"z{k}_binarised"] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size,
+                                         seed=seed, progress=False, device=device)
+    r.models[f"z{k}_binarised"] = model
+    x_bin = torch.bernoulli(x_eval, generator=torch.Generator().manual_seed(seed))   # one fixed binarisation
+    torch.manual_seed(seed)
+    r.metrics[f"vae_z{k}_binarised_neg_log_px_iw"] = -importance_weighted_log_likelihood(
+        model, x_bin, k=b.iw_samples).mean().item()
