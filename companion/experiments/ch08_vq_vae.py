@@ -51,9 +51,6 @@ BUDGETS = {
 }
 
 REFERENCES = {
-    "restart_test_perplexity": {"value": "≈ 350 of 512", "label": "perplexity of the codebook",
-                                "source": "a public PyTorch VQ-VAE reference, CIFAR-10, K = 512, EMA codebook "
-                                          "(a different data set)"},
     "num_codes": {"value": 512, "label": "codebook size K", "source": "van den Oord et al. 2017 (images)"},
     "grid": {"value": "32×32 for 128×128 images", "label": "grid of codes",
              "source": "van den Oord et al. 2017 (ImageNet)"},
