@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from colab_freeze import freeze
+from colab_freeze import NOT_ON_COLAB, freeze
 from packaging.utils import canonicalize_name as _norm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,4 +168,7 @@ print(text, "WIDGET-VIEWS", views)
     assert int(out.rsplit("WIDGET-VIEWS", 1)[1]) >= 1
     after = installed(colab_env)
     added = {n: v for n, v in after.items() if before.get(n) != v}
-    assert set(added) == {"companion"}, f"the install cell changed more than the companion: {added}"
+    changed = {n: (before[n], v) for n, v in added.items() if n in before}
+    assert not changed, f"the install cell changed Colab's packages (before, after): {changed}"
+    assert set(added) <= {"companion", *NOT_ON_COLAB} and "companion" in added, \
+        f"the install cell added more than the companion and its documented new dependencies: {added}"

@@ -10,18 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from colab_freeze import FREEZE, freeze
+from colab_freeze import FREEZE, NOT_ON_COLAB, freeze
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name as _norm
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-
-
-#: dependencies Colab does not preinstall, and why installing them there is harmless
-NOT_ON_COLAB = {"daft-pgm": "pure Python; it needs only matplotlib and numpy, which Colab has, so it adds one "
-                            "small package and changes none"}
 
 
 def test_every_dependency_floor_accepts_what_colab_has():
