@@ -77,3 +77,27 @@ def test_linear_probe_predicts_and_checks_width():
     assert (predict(z) == y.numpy()).mean() > 0.95
     with pytest.raises(ValueError, match="5 dims"):
         predict(torch.randn(4, 6))
+
+
+class _Projector(torch.nn.Module):
+    """r(x) = P x with P the projection onto the first k of d coordinates (k = d: the identity)."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def encode(self, x):
+        return x.flatten(1)[:, : self.k]
+
+    def decode(self, z):
+        return torch.nn.functional.pad(z, (0, 784 - self.k)).view(-1, 1, 28, 28)
+
+
+def test_perturbation_gain_is_one_for_a_copy_and_the_projected_share_otherwise():
+    from companion.metrics import perturbation_gain
+    x = torch.rand(400, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert abs(perturbation_gain(_Projector(784), x) - 1.0) < 1e-5
+    # a random direction keeps about sqrt(k/d) of its length under a k-dimensional projection
+    assert abs(perturbation_gain(_Projector(196), x) - (196 / 784) ** 0.5) < 0.02
+    assert perturbation_gain(_Projector(196), x, seed=1) != perturbation_gain(_Projector(196), x, seed=2)

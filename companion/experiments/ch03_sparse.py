@@ -2,7 +2,10 @@
 
 One :class:`SparseAutoencoder` per β, same seed and same everything else; measured on held-out
 digits: the mean activation ρ̂ of the hidden units, the penalty Σ KL(ρ‖ρ̂_j), the squared
-error, and a linear probe on the codes.
+error, and a linear probe on the codes. Then an **overcomplete** layer (more hidden units than
+pixels), with and without the penalty: does it copy its input? Measured by the share of a
+small random perturbation it passes on (:func:`companion.metrics.perturbation_gain`; the
+identity passes all of it) and by its error on digits whose pixels are scrambled.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import companion
 from companion import losses
 from companion.data import load_first
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
-from companion.metrics import encode_all, linear_probe_accuracy, reconstruction_error
+from companion.metrics import encode_all, linear_probe_accuracy, perturbation_gain, reconstruction_error
 from companion.models import SparseAutoencoder, SparseAutoencoderConfig
 from companion.train import fit
 
@@ -34,12 +37,16 @@ class Budget:
     epochs: int = 40
     lr: float = 5e-3
     batch_size: int = 128
+    overcomplete_size: int = 1000           # more hidden units than the 784 pixels
+    overcomplete_betas: tuple[float, ...] = (0.0, 3.0)
+    overcomplete_epochs: int = 20
 
 
 BUDGETS = {
     "quick": Budget(),
     "full": Budget(data=("mnist",), epochs=100),
-    "smoke": Budget(n_train=256, n_test=128, betas=(0.0, 3.0), code_size=16, epochs=1),
+    "smoke": Budget(n_train=256, n_test=128, betas=(0.0, 3.0), code_size=16, epochs=1, overcomplete_size=32,
+                    overcomplete_epochs=1),
 }
 
 REFERENCES = {
@@ -57,6 +64,11 @@ CLAIMS = claims(
           lambda m: all(a > c for a, c in zip(_sweep(m, "mean_rho_hat"), _sweep(m, "mean_rho_hat")[1:]))),
     Claim("sparsity_costs_error", "the sparsest code reconstructs worse than the unpenalised one",
           lambda m: _sweep(m, "test_mse")[-1] > _sweep(m, "test_mse")[0]),
+    Claim("overcomplete_does_not_copy", "even without the penalty the overcomplete layer passes on less than half "
+                                        "of a random perturbation, far from a copy",
+          lambda m: m["over_beta0_perturbation_gain"] < 0.5),
+    Claim("penalty_copies_less", "the penalty makes the overcomplete layer pass on less of a random perturbation",
+          lambda m: m["over_beta3_perturbation_gain"] < m["over_beta0_perturbation_gain"]),
 )
 
 
@@ -75,7 +87,9 @@ def _sweep(m, key: str) -> list[float]:
 def describe(b: Budget) -> str:
     return (f"Sparse autoencoder ({b.code_size} sigmoid units, ρ = {b.rho:g}) with β = "
             f"{', '.join(f'{v:g}' for v in b.betas)}, {b.epochs} epochs each: held-out mean activation, penalty, "
-            f"error and linear probe; data: {' or '.join(b.data)} (else mnist-5k).")
+            f"error and linear probe; an overcomplete layer of {b.overcomplete_size} units with β = "
+            f"{', '.join(f'{v:g}' for v in b.overcomplete_betas)}, {b.overcomplete_epochs} epochs each; "
+            f"data: {' or '.join(b.data)} (else mnist-5k).")
 
 
 @cached
@@ -99,4 +113,24 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
         r.metrics[f"sae_{t}_linear_probe_acc"] = linear_probe_accuracy(encode_all(model, x_train), y_train,
                                                                        encode_all(model, x_test), y_test)
     r.metrics["pixels_linear_probe_acc"] = linear_probe_accuracy(x_train, y_train, x_test, y_test)
+    _overcomplete(b, r, x_train, x_test, seed, device)
     return finish(r)
+
+
+def _overcomplete(b: Budget, r: Run, x_train, x_test, seed: int, device) -> None:
+    """More hidden units than pixels, with and without the penalty: how close to a copy?"""
+    g = torch.Generator().manual_seed(seed)
+    scrambled = x_test.flatten(1)[:, torch.randperm(x_test[0].numel(), generator=g)].view_as(x_test)
+    for beta in b.overcomplete_betas:
+        companion.seed_everything(seed)
+        model = SparseAutoencoder(SparseAutoencoderConfig(image_shape=tuple(x_train.shape[1:]),
+                                                          code_size=b.overcomplete_size, rho=b.rho, beta=beta))
+        t = "over_" + tag(beta)
+        r.histories[t] = fit(model, x_train, epochs=b.overcomplete_epochs, lr=b.lr, batch_size=b.batch_size,
+                             seed=seed, progress=False, device=device)
+        r.models[t] = model = model.cpu().eval()
+        with torch.no_grad():
+            r.metrics[f"{t}_mean_rho_hat"] = model.mean_activations(x_test)[0].mean().item()
+        r.metrics[f"{t}_test_mse"] = reconstruction_error(model, x_test)
+        r.metrics[f"{t}_scrambled_mse"] = reconstruction_error(model, scrambled)
+        r.metrics[f"{t}_perturbation_gain"] = perturbation_gain(model, x_test[:500], seed=seed)

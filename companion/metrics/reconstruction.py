@@ -79,3 +79,28 @@ def corruption_curve(models: dict, x_test: torch.Tensor, levels, *, kind: str = 
         for name, model in models.items():
             out[name].append(reconstruction_error(model, x_tilde, target=x_test))
     return out
+
+
+@torch.no_grad()
+def perturbation_gain(model: nn.Module, x: torch.Tensor, *, eps: float = 0.05, seed: int = 0) -> float:
+    """How much of a small random perturbation an autoencoder passes on: the mean over ``x`` of
+    ‖r(x + δ) − r(x)‖ / ‖δ‖ for r = f_θ ∘ g_φ and δ a random direction of length ``eps``
+    (one per example, drawn with ``seed``). The identity map, a perfect copier, scores 1; a
+    map that keeps only the data's own directions scores near 0."""
+    if not callable(getattr(model, "encode", None)) or not callable(getattr(model, "decode", None)):
+        raise TypeError(f"perturbation_gain needs an autoencoder with encode and decode, got {type(model).__name__}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2 or len(x) == 0:
+        raise ValueError(f"expected a float batch (B, ...) with B ≥ 1, got {getattr(x, 'shape', type(x).__name__)}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+        raise ValueError(f"eps must be a number > 0, got {eps!r}")
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        d = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+        d = eps * d / d.flatten(1).norm(dim=1).view(-1, *([1] * (x.dim() - 1)))
+        x = x.to(device)
+        r0, r1 = model.decode(model.encode(x)), model.decode(model.encode(x + d.to(device)))
+    finally:
+        model.train(was_training)
+    return ((r1 - r0).flatten(1).norm(dim=1) / eps).mean().item()

@@ -341,13 +341,22 @@ def vae_graphical_model():
     pgm.add_node("theta", r"$\theta$", 2.4, 1.6, fixed=True)
     pgm.add_node("z", r"$\mathbf{z}$", 1.2, 1.6)
     pgm.add_node("x", r"$\mathbf{x}$", 1.2, 0.4, observed=True)
-    pgm.add_edge("z", "x", label=r"$p_\theta(\mathbf{x}|\mathbf{z})$", xoffset=0.45)
+    pgm.add_edge("z", "x", label=r"$p_\theta(\mathbf{x}|\mathbf{z})$", xoffset=0.5)
     pgm.add_edge("theta", "z")
     pgm.add_edge("theta", "x")
-    pgm.add_edge("x", "z", plot_params=_dashed("C0"), xoffset=-0.5, label=r"$q_\phi(\mathbf{z}|\mathbf{x})$")
     pgm.add_edge("phi", "z", plot_params=_dashed("C0"))
     pgm.add_plate([0.6, -0.1, 1.2, 2.3], label=r"$N$", position="bottom right")
-    return _render(pgm)
+    ax = _render(pgm)
+    # q_φ(z|x) runs against the generative arrow: drawn curved, so the two do not overlap
+    nodes = sorted((p for p in ax.patches if type(p).__name__ == "Ellipse" and p.width >= 0.5),
+                   key=lambda p: -p.center[1])
+    (zx, zy), (xx, xy) = nodes[0].center, nodes[-1].center
+    r = nodes[0].width / 2
+    ax.annotate("", (zx - 0.7 * r, zy - 0.7 * r), (xx - 0.7 * r, xy + 0.7 * r),
+                arrowprops=dict(arrowstyle="-|>", color="C0", ls="--", lw=1.0, connectionstyle="arc3,rad=-0.5"))
+    ax.text(zx - 1.05, (zy + xy) / 2, r"$q_\phi(\mathbf{z}|\mathbf{x})$", ha="right", va="center", color="C0",
+            fontsize=10)
+    return ax
 
 
 def state_space_model(steps: int = 4):
