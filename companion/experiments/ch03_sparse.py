@@ -98,12 +98,7 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     b, r, device = start(__name__, budget, seed, device)
     (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
     for beta in b.betas:
-        companion.seed_everything(seed)
-        model = SparseAutoencoder(SparseAutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=b.code_size,
-                                                          rho=b.rho, beta=beta))
-        r.histories[tag(beta)] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
-                                     progress=False, device=device)
-        r.models[tag(beta)] = model = model.cpu().eval()
+        model = _train(b, r, tag(beta), x_train, b.code_size, beta, b.epochs, seed, device)
         with torch.no_grad():
             rho_hat = model.mean_activations(x_test)[0]
         t = tag(beta)
@@ -117,18 +112,26 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     return finish(r)
 
 
+def _train(b: Budget, r: Run, name: str, x_train, code_size: int, beta: float, epochs: int, seed: int,
+           device) -> SparseAutoencoder:
+    """One sparse autoencoder from ``seed``, trained on ``device``; kept in ``r`` under ``name``
+    (on the CPU, in eval mode) with its history."""
+    companion.seed_everything(seed)
+    model = SparseAutoencoder(SparseAutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=code_size,
+                                                      rho=b.rho, beta=beta))
+    r.histories[name] = fit(model, x_train, epochs=epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
+                            progress=False, device=device)
+    r.models[name] = model = model.cpu().eval()
+    return model
+
+
 def _overcomplete(b: Budget, r: Run, x_train, x_test, seed: int, device) -> None:
     """More hidden units than pixels, with and without the penalty: how close to a copy?"""
     g = torch.Generator().manual_seed(seed)
     scrambled = x_test.flatten(1)[:, torch.randperm(x_test[0].numel(), generator=g)].view_as(x_test)
     for beta in b.overcomplete_betas:
-        companion.seed_everything(seed)
-        model = SparseAutoencoder(SparseAutoencoderConfig(image_shape=tuple(x_train.shape[1:]),
-                                                          code_size=b.overcomplete_size, rho=b.rho, beta=beta))
         t = "over_" + tag(beta)
-        r.histories[t] = fit(model, x_train, epochs=b.overcomplete_epochs, lr=b.lr, batch_size=b.batch_size,
-                             seed=seed, progress=False, device=device)
-        r.models[t] = model = model.cpu().eval()
+        model = _train(b, r, t, x_train, b.overcomplete_size, beta, b.overcomplete_epochs, seed, device)
         with torch.no_grad():
             r.metrics[f"{t}_mean_rho_hat"] = model.mean_activations(x_test)[0].mean().item()
         r.metrics[f"{t}_test_mse"] = reconstruction_error(model, x_test)

@@ -113,11 +113,7 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     (x_train, y_train), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
     x_eval = x_test[:b.n_eval]
     for k in b.latent_sizes:
-        companion.seed_everything(seed)
-        model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=k, hidden=b.hidden))
-        r.histories[f"z{k}"] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, val=x_test,
-                                   seed=seed, progress=False, device=device)
-        r.models[f"z{k}"] = model
+        _train(b, r, f"z{k}", x_train, b.epochs, seed, device, val=x_test, latent_size=k, hidden=b.hidden)
     for k in b.latent_sizes:
         model = r.models[f"z{k}"]
         torch.manual_seed(seed)
@@ -126,14 +122,23 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
         r.metrics[f"vae_z{k}_test_recon"], r.metrics[f"vae_z{k}_test_kl"] = terms["recon"], terms["kl"]
         r.metrics[f"vae_z{k}_test_neg_log_px_iw"] = -importance_weighted_log_likelihood(
             model, x_eval, k=b.iw_samples).mean().item()
-        with torch.no_grad():
-            mu, _ = model.cpu().posterior_params(x_test)
+        model.cpu()                                          # explored on the CPU from here on
         r.metrics[f"vae_z{k}_active"] = active_units(model, x_test)
         r.metrics[f"vae_z{k}_active_by_variance"] = active_units(model, x_test, by="variance")
     _collapse(b, r, x_train, x_test, x_eval, seed, device)
     _prior_samples(b, r, x_train, y_train, x_test, seed, device)
     _binarised(b, r, x_train, x_eval, seed, device)
     return finish(r)
+
+
+def _train(b, r, name: str, x_train, epochs: int, seed: int, device, val=None, **config) -> VAE:
+    """A VAE with ``config`` built from ``seed`` and trained on ``device``; kept in ``r`` as ``name``."""
+    companion.seed_everything(seed)
+    model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), **config))
+    r.histories[name] = fit(model, x_train, epochs=epochs, lr=b.lr, batch_size=b.batch_size, val=val, seed=seed,
+                            progress=False, device=device)
+    r.models[name] = model
+    return model
 
 
 def _collapse(b, r, x_train, x_test, x_eval, seed, device) -> None:
@@ -143,12 +148,8 @@ def _collapse(b, r, x_train, x_test, x_eval, seed, device) -> None:
              "free_bits": {"free_bits": b.free_bits}}
     r.metrics["collapse_latent"] = b.collapse_latent
     for name, cure in cures.items():
-        companion.seed_everything(seed)
-        model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=b.collapse_latent,
-                              hidden=b.collapse_hidden, **cure))
-        r.histories[f"collapse_{name}"] = fit(model, x_train, epochs=b.collapse_epochs, lr=b.lr,
-                                              batch_size=b.batch_size, seed=seed, progress=False, device=device)
-        r.models[f"collapse_{name}"] = model
+        model = _train(b, r, f"collapse_{name}", x_train, b.collapse_epochs, seed, device,
+                       latent_size=b.collapse_latent, hidden=b.collapse_hidden, **cure)
         r.results[f"collapse_{name}_kl_per_dim"] = kl_per_dimension(model, x_test)
         r.metrics[f"collapse_{name}_active"] = active_units(model, x_test)
         r.metrics[f"collapse_{name}_active_by_variance"] = active_units(model, x_test, by="variance")
@@ -194,11 +195,8 @@ def _prior_samples(b, r, x_train, y_train, x_test, seed, device) -> None:
 def _binarised(b, r, x_train, x_eval, seed, device) -> None:
     """Burda et al.'s setting: dynamically binarised training digits, binarised held-out digits."""
     k = max(b.latent_sizes)
-    companion.seed_everything(seed)
-    model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=k, hidden=b.hidden, binarize=True))
-    r.histories[f"z{k}_binarised"] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size,
-                                         seed=seed, progress=False, device=device)
-    r.models[f"z{k}_binarised"] = model
+    model = _train(b, r, f"z{k}_binarised", x_train, b.epochs, seed, device, latent_size=k, hidden=b.hidden,
+                   binarize=True)
     x_bin = torch.bernoulli(x_eval, generator=torch.Generator().manual_seed(seed))   # one fixed binarisation
     torch.manual_seed(seed)
     r.metrics[f"vae_z{k}_binarised_neg_log_px_iw"] = -importance_weighted_log_likelihood(

@@ -340,12 +340,13 @@ def dsprites_report(model, dataset, x_test: torch.Tensor, *, points: int = 500, 
     """Rate, distortion and disentanglement of a VAE on a factor grid such as ``DSprites``.
 
     Returns ``recon`` and ``kl`` (held-out nats per image), ``kl_per_dim`` (k,), ``active`` (latent
-    dimensions with KL > 0.1 nats), ``beta_vae``, ``factor_vae``, ``mig`` and ``mi`` (the (k, 5)
-    normalised mutual information matrix) measured on the posterior means. ``model`` may be a
+    dimensions with KL > 0.1 nats, as :func:`companion.metrics.active_units` counts them),
+    ``beta_vae``, ``factor_vae``, ``mig`` and ``mi`` (the (k, 5) normalised mutual information matrix) measured on the posterior means. ``model`` may be a
     dict of VAEs by name: then one report per name, all scored on the same rendered images,
     each rendered once (what a comparison of several β needs, at the cost of one).
     """
     from companion import losses
+    from companion.metrics.latents import ACTIVE_KL
     from companion.models.base import model_device
 
     models, unwrap = _by_name(model)
@@ -360,10 +361,10 @@ def dsprites_report(model, dataset, x_test: torch.Tensor, *, points: int = 500, 
         device = model_device(m)
         x = x_test.to(device)
         mu, logvar = (t.cpu() for t in m.posterior_params(x))
-        kl_per_dim = (0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).mean(0)
+        kl_per_dim = losses.kl_normal_std_normal_per_dim(mu, logvar).mean(0)
         out = m(x)
         reports[name] = {"recon": out.terms["recon"].item(), "kl": losses.kl_normal_std_normal(mu, logvar).mean().item(),
-                         "kl_per_dim": kl_per_dim.numpy(), "active": int((kl_per_dim > 0.1).sum())}
+                         "kl_per_dim": kl_per_dim.numpy(), "active": int((kl_per_dim > ACTIVE_KL).sum())}
         encoders[name] = lambda x, m=m, device=device: m.encode(x.to(device)).mean.cpu()
     scores = evaluate(encoders, dataset, points=points, mig_samples=mig_samples, seed=seed)
     for name in models:

@@ -14,6 +14,9 @@ import torch
 
 from companion import losses
 
+#: nats: a latent dimension whose average KL exceeds this is active (the book's definition)
+ACTIVE_KL = 0.1
+
 
 @torch.no_grad()
 def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -31,7 +34,7 @@ def active_units(model, x: torch.Tensor, threshold: float | None = None, *, by: 
     if by not in ("kl", "variance"):
         raise ValueError(f"by must be 'kl' or 'variance', got {by!r}")
     if threshold is None:
-        threshold = 0.1 if by == "kl" else 0.01
+        threshold = ACTIVE_KL if by == "kl" else 0.01
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold >= 0:
         raise ValueError(f"threshold must be a number ≥ 0, got {threshold!r}")
     if by == "kl":

@@ -15,18 +15,18 @@ class Probe:
     def __init__(self, pipeline, dims: int):
         self.pipeline, self.dims = pipeline, dims
 
-    def __call__(self, z) -> np.ndarray:
+    def _inputs(self, z) -> np.ndarray:
         z = _np(z).reshape(len(z), -1)
         if z.shape[1] != self.dims:
             raise ValueError(f"the probe was fitted on {self.dims} dims, got {z.shape[1]}")
-        return self.pipeline.predict(z)
+        return z
+
+    def __call__(self, z) -> np.ndarray:
+        return self.pipeline.predict(self._inputs(z))
 
     def proba(self, z) -> np.ndarray:
         """Class probabilities (N, classes), columns in the order of ``classes``."""
-        z = _np(z).reshape(len(z), -1)
-        if z.shape[1] != self.dims:
-            raise ValueError(f"the probe was fitted on {self.dims} dims, got {z.shape[1]}")
-        return self.pipeline.predict_proba(z)
+        return self.pipeline.predict_proba(self._inputs(z))
 
     @property
     def classes(self) -> np.ndarray:

@@ -46,20 +46,17 @@ def describe_layer(m: nn.Module) -> str:
     return type(m).__name__
 
 
-def trace_layers(module: nn.Module, *inputs: torch.Tensor) -> list[Layer]:
-    """Run ``module(*inputs)`` without gradients and record every leaf layer that has
-    parameters (Linear, convolutions, LSTM …), in the order the pass meets them."""
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"trace_layers expects an nn.Module, got {type(module).__name__}")
-    found: list[Layer] = []
-    names = {m: n for n, m in module.named_modules()}
+def _output_shapes(module: nn.Module, watched: list[nn.Module], *inputs) -> dict[nn.Module, tuple[int, ...]]:
+    """Run ``module(*inputs)`` in eval mode without gradients; the per-example output shape of
+    each watched submodule at its first call, in call order. Training mode is restored."""
+    shapes: dict[nn.Module, tuple[int, ...]] = {}
 
     def hook(m, _inp, out):
+        out = getattr(out, "z_q", out)                  # a quantizer's output: the quantised vectors
         out = out[0] if isinstance(out, tuple) else out
-        found.append(Layer(names[m], describe_layer(m), tuple(out.shape[1:])))
+        shapes.setdefault(m, tuple(out.shape[1:]))
 
-    leaves = [m for m in module.modules() if not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
-    handles = [m.register_forward_hook(hook) for m in leaves]
+    handles = [m.register_forward_hook(hook) for m in watched]
     was_training = module.training
     try:
         module.eval()
@@ -69,7 +66,17 @@ def trace_layers(module: nn.Module, *inputs: torch.Tensor) -> list[Layer]:
         module.train(was_training)
         for h in handles:
             h.remove()
-    return found
+    return shapes
+
+
+def trace_layers(module: nn.Module, *inputs: torch.Tensor) -> list[Layer]:
+    """Run ``module(*inputs)`` without gradients and record every leaf layer that has
+    parameters (Linear, convolutions, LSTM …), in the order the pass meets them."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"trace_layers expects an nn.Module, got {type(module).__name__}")
+    names = {m: n for n, m in module.named_modules()}
+    leaves = [m for m in module.modules() if not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
+    return [Layer(names[m], describe_layer(m), shape) for m, shape in _output_shapes(module, leaves, *inputs).items()]
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -185,11 +192,7 @@ def architecture(model: nn.Module, ax=None, title: str | None = None):
         ax.annotate("", (code, 1.15), (code, 1.69), arrowprops=dict(arrowstyle="->", lw=0.8))
     if note:
         ax.text(len(items) - 1, -2.05, note, ha="right", va="top", fontsize=8, style="italic")
-    ax.set_xlim(-0.7, len(items) - 0.3)
-    ax.set_ylim(-2.4, 2.6)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return ax
+    return _finish(ax, (-0.7, len(items) - 0.3), (-2.4, 2.6), title)
 
 
 class Node(NamedTuple):
@@ -235,26 +238,16 @@ def _layers_text(title: str, layers: list[Layer]) -> str:
 
 def _shapes_of_children(model, x) -> dict[str, tuple[int, ...]]:
     """Per-example output shape of each direct child module in one forward pass."""
-    shapes: dict[str, tuple[int, ...]] = {}
+    names = {m: n for n, m in model.named_children()}
+    return {names[m]: shape for m, shape in _output_shapes(model, list(names), x).items()}
 
-    def hook(name):
-        def f(_m, _i, out):
-            t = out[0] if isinstance(out, tuple) else out
-            t = getattr(t, "z_q", t)
-            shapes.setdefault(name, tuple(t.shape[1:]))
-        return f
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_children()]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    return shapes
+def _finish(ax, xlim, ylim, title):
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
 
 
 def _vqvae(model, ax, title):
@@ -279,11 +272,7 @@ def _vqvae(model, ax, title):
     ax.annotate("", (4.1, -0.42), (6.1, -0.42), arrowprops=dict(arrowstyle="->", color="C3", ls="--", lw=1,
                                                                 connectionstyle="arc3,rad=-0.4"))
     ax.text(5.1, -1.0, "gradient copied from z_q to z_e (straight-through)", ha="center", fontsize=7.5, color="C3")
-    ax.set_xlim(-0.6, 11.0)
-    ax.set_ylim(-1.2, 2.0)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return ax
+    return _finish(ax, (-0.6, 11.0), (-1.2, 2.0), title)
 
 
 def _vqvae2(model, ax, title):
@@ -308,11 +297,7 @@ def _vqvae2(model, ax, title):
                        ("encb", "cond"), ("cond", "qb"), ("qt", "up"), ("up", "dec"), ("qb", "dec"), ("dec", "out")])
     ax.text(1.8, 2.25, "top level: global structure", ha="center", fontsize=8, style="italic")
     ax.text(8.1, -0.7, "bottom level: local detail, conditioned on the top", ha="center", fontsize=8, style="italic")
-    ax.set_xlim(-0.6, 12.5)
-    ax.set_ylim(-1.0, 3.3)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return ax
+    return _finish(ax, (-0.6, 12.5), (-1.0, 3.3), title)
 
 
 # --- graphical models (daft-pgm) --------------------------------------------------------------
