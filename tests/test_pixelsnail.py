@@ -6,7 +6,7 @@ import torch
 
 import companion
 from companion.models import PixelCNN, PixelSNAIL, stack_condition
-from companion.models.pixelsnail import causal_mask
+from companion.models.pixelsnail import CausalSelfAttention, causal_mask
 from companion.train import fit
 
 
@@ -15,6 +15,34 @@ def test_causal_mask():
     assert m.tolist() == [[False, True, True, True], [False, False, True, True],
                           [False, False, False, True], [False, False, False, False]]
 
+
+
+def test_attention_matches_multihead_attention_with_the_causal_mask():
+    """The attention layer is nn.MultiheadAttention with causal_mask, written out: same
+    weights, same numbers, forward and gradients."""
+    torch.manual_seed(0)
+    layer = CausalSelfAttention(channels=8, heads=2, positions=12)
+    with torch.no_grad():
+        layer.position.normal_()
+        layer.qkv.bias.normal_()
+        layer.out.bias.normal_()
+    mha = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(layer.qkv.weight)
+        mha.in_proj_bias.copy_(layer.qkv.bias)
+        mha.out_proj.weight.copy_(layer.out.weight)
+        mha.out_proj.bias.copy_(layer.out.bias)
+    h = torch.randn(3, 8, 3, 4, requires_grad=True)
+    ours = layer(h)
+    s = layer.norm(h.flatten(2).transpose(1, 2) + layer.position)
+    y, _ = mha(s, s, s, attn_mask=causal_mask(12), need_weights=False)
+    theirs = h + y.transpose(1, 2).reshape(h.shape)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    g_ours, = torch.autograd.grad(ours.square().sum(), h)
+    g_theirs, = torch.autograd.grad(theirs.square().sum(), h)
+    torch.testing.assert_close(g_ours, g_theirs, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="divisible"):
+        CausalSelfAttention(channels=6, heads=4, positions=4)
 
 def _assert_causal(prior, k, cond=None, K=10):
     g = torch.Generator().manual_seed(0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from companion.models.base import Model, positive_int
@@ -41,8 +42,9 @@ class GatedBlock(nn.Module):
 
 
 def causal_mask(n: int, device=None) -> torch.Tensor:
-    """(n, n) boolean mask for ``nn.MultiheadAttention``: True where position t may *not*
-    attend to s, i.e. s > t."""
+    """(n, n) boolean mask, True where position t may *not* attend to s, i.e. s > t: the
+    strict upper triangle (``nn.MultiheadAttention``'s ``attn_mask`` convention;
+    ``F.scaled_dot_product_attention`` takes its complement, or ``is_causal=True``)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int (the sequence length), got {n!r}")
     return torch.ones(n, n, dtype=torch.bool, device=device).triu(diagonal=1)
@@ -50,21 +52,34 @@ def causal_mask(n: int, device=None) -> torch.Tensor:
 
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention over raster positions with a learned position embedding;
-    position t attends to positions s ≤ t. Residual: h + attention(LayerNorm(h))."""
+    position t attends to positions s ≤ t. Residual: h + W_o attention(LayerNorm(h)).
+
+    Each head computes softmax(q kᵀ / √d + mask) v with the keys s > t masked out
+    (:func:`causal_mask`), written with ``F.scaled_dot_product_attention(…, is_causal=True)``:
+    the same numbers as ``nn.MultiheadAttention`` with that mask and the same weights (a
+    test checks it), and on a 2-core CPU about a fifth faster to train.
+    """
 
     def __init__(self, channels: int, heads: int, positions: int) -> None:
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        self.heads = heads
         self.norm = nn.LayerNorm(channels)
         self.position = nn.Parameter(torch.zeros(positions, channels))
-        self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
+        self.qkv = nn.Linear(channels, 3 * channels)        # queries, keys and values of every head
+        self.out = nn.Linear(channels, channels)            # W_o: the heads' outputs mixed
+        nn.init.xavier_uniform_(self.qkv.weight)            # nn.MultiheadAttention's initialisation
+        nn.init.zeros_(self.qkv.bias)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         b, c, hh, ww = h.shape
-        s = h.flatten(2).transpose(1, 2)                                  # (B, T, C), raster order
-        q = self.norm(s + self.position[: hh * ww])
-        y, _ = self.attn(q, q, q, attn_mask=causal_mask(hh * ww, h.device), need_weights=False)
+        t = hh * ww
+        s = self.norm(h.flatten(2).transpose(1, 2) + self.position[:t])    # (B, T, C), raster order
+        q, k, v = self.qkv(s).view(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)       # (B, heads, T, C/heads); s ≤ t only
+        y = self.out(y.transpose(1, 2).reshape(b, t, c))                  # (B, T, C)
         return h + y.transpose(1, 2).reshape(b, c, hh, ww)
 
 
