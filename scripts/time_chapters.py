@@ -10,21 +10,27 @@ A benchmark, not a test: the budget is about 60 s per chapter on 2 CPU cores (ch
 each other down many times over.
 
 The **reference workload** is a fixed amount of CPU training, timed in a fresh process
-before the first and after the last chapter: 300 Adam steps of a 784-400-784 MLP on batches
-of 128, and 60 steps of a small conv net (two stride-2 convolutions and two transposed
-ones, 32 channels) on batches of 64 28×28 images. It runs with PyTorch's default thread
-count, as a chapter does. A chapter's time divided by the reference's time ("ref ×") is a
-property of the chapter, roughly independent of the machine's speed.
+before the first chapter and again after every chapter: 300 Adam steps of a 784-400-784 MLP
+on batches of 128, and 60 steps of a small conv net (two stride-2 convolutions and two
+transposed ones, 32 channels) on batches of 64 28×28 images. It runs with PyTorch's default
+thread count, as a chapter does. A chapter's time divided by the reference's time ("ref ×")
+is a property of the chapter, roughly independent of the machine's speed. Each run is divided
+by the mean of the two references timed just before and just after it: a shared machine's
+speed can drift by half within one sitting, and a reference taken only at the start and the
+end would charge that drift to whichever chapters ran in the slow stretch.
 
 With ``--repo`` given more than once, each chapter is run in every checkout in turn (the
 kernel imports ``companion`` from that checkout, through ``PYTHONPATH``), so that a before
-and an after are measured in one run on one machine, pair by pair. The run cache
+and an after are measured in one run on one machine, pair by pair; ``--rounds N`` repeats
+every pair N times, the order reversed in every other round, and reports medians (the ratio
+column: the median of the rounds' ratios of ref × values). The run cache
 (``$COMPANION_RUN_CACHE``) is switched off: every chapter trains.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -79,28 +85,40 @@ def main(argv: list[str]) -> int:
     ap.add_argument("chapters", nargs="*", help="chapter .md files, by name (default: all)")
     ap.add_argument("--repo", action="append", type=Path,
                     help="a checkout to time (repeatable; default: this one)")
+    ap.add_argument("--rounds", type=int, default=1, help="times each chapter is run in each checkout (default 1)")
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        ap.error("--rounds must be ≥ 1")
     repos = [r.resolve() for r in (args.repo or [ROOT])]
     names = [Path(c).name for c in args.chapters] or sorted(p.name for p in (ROOT / "chapters").glob("*.md"))
 
-    before = reference_seconds()
-    print(f"reference workload: MLP {before[0]:.2f} s, conv net {before[1]:.2f} s", flush=True)
-    times: dict[tuple[str, Path], float] = {}
-    for name in names:
-        for repo in repos:
-            times[name, repo] = time_chapter(repo / "chapters" / name, repo)
-            print(f"  {name:<32} {repo.name:<12} {times[name, repo]:6.1f} s", flush=True)
-    after = reference_seconds()
-    print(f"reference workload: MLP {after[0]:.2f} s, conv net {after[1]:.2f} s", flush=True)
-    ref = (sum(before) + sum(after)) / 2
+    ref = sum(reference_seconds())
+    print(f"reference workload: {ref:.2f} s", flush=True)
+    runs: dict[tuple[str, Path], list[tuple[float, float]]] = {}     # (seconds, ref ×) per round
+    for rnd in range(args.rounds):
+        for name in names:
+            for repo in (repos if rnd % 2 == 0 else repos[::-1]):
+                seconds = time_chapter(repo / "chapters" / name, repo)
+                ref_after = sum(reference_seconds())
+                units = seconds / ((ref + ref_after) / 2)
+                ref = ref_after
+                runs.setdefault((name, repo), []).append((seconds, units))
+                print(f"  {name:<32} {repo.name:<12} {seconds:6.1f} s  {units:5.1f} ref ×  "
+                      f"(reference now {ref:.2f} s)", flush=True)
 
-    print(f"\nreference = {ref:.2f} s (mean of the runs before and after)\n")
+    med = statistics.median
     head = " | ".join(f"{r.name}: s | ref ×" for r in repos)
-    print(f"| chapter | {head} |" + (" after / before |" if len(repos) == 2 else ""))
-    print("| --- |" + " --- | --- |" * len(repos) + (" --- |" if len(repos) == 2 else ""))
+    pair = len(repos) == 2
+    print(f"\nmedians of {args.rounds} round(s); ref × = seconds / the reference timed around the run\n")
+    print(f"| chapter | {head} |" + (" after / before (ref ×) |" if pair else ""))
+    print("| --- |" + " --- | --- |" * len(repos) + (" --- |" if pair else ""))
     for name in names:
-        cells = " | ".join(f"{times[name, r]:.1f} | {times[name, r] / ref:.1f}" for r in repos)
-        ratio = f" {times[name, repos[1]] / times[name, repos[0]]:.2f} |" if len(repos) == 2 else ""
+        cells = " | ".join(f"{med(s for s, _ in runs[name, r]):.1f} | {med(u for _, u in runs[name, r]):.1f}"
+                           for r in repos)
+        ratio = ""
+        if pair:
+            a, b = runs[name, repos[0]], runs[name, repos[1]]
+            ratio = f" {med(ub / ua for (_, ua), (_, ub) in zip(a, b)):.2f} |"
         print(f"| {name} | {cells} |{ratio}")
     return 0
 
