@@ -16,7 +16,6 @@ def test_causal_mask():
                           [False, False, False, True], [False, False, False, False]]
 
 
-
 def test_attention_matches_multihead_attention_with_the_causal_mask():
     """The attention layer is nn.MultiheadAttention with causal_mask, written out: same
     weights, same numbers, forward and gradients."""
@@ -43,6 +42,7 @@ def test_attention_matches_multihead_attention_with_the_causal_mask():
     torch.testing.assert_close(g_ours, g_theirs, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="divisible"):
         CausalSelfAttention(channels=6, heads=4, positions=4)
+
 
 def _assert_causal(prior, k, cond=None, K=10):
     g = torch.Generator().manual_seed(0)

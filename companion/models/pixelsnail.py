@@ -57,7 +57,7 @@ class CausalSelfAttention(nn.Module):
     Each head computes softmax(q kᵀ / √d + mask) v with the keys s > t masked out
     (:func:`causal_mask`), written with ``F.scaled_dot_product_attention(…, is_causal=True)``:
     the same numbers as ``nn.MultiheadAttention`` with that mask and the same weights (a
-    test checks it), and on a 2-core CPU about a fifth faster to train.
+    test checks it), and on a 2-core CPU 10–25 % faster to train (its fused causal kernel).
     """
 
     def __init__(self, channels: int, heads: int, positions: int) -> None:
