@@ -43,7 +43,7 @@ class Budget:
     lr: float = 2e-3
     batch_size: int = 64
     top_weight: float = 1.0                 # λ of the top-level term of the "separated" model
-    prior_epochs: int = 5      # held-out bits per code: top lowest at epoch 5 and rising after, bottom flat 5-7
+    prior_epochs: int = 5                   # held-out bits: top lowest at epoch 5, bottom flat 5-7
     prior_channels: int = 64
     prior_blocks: int = 4
     prior_heads: int = 4
