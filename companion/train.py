@@ -39,12 +39,15 @@ class History:
 
     ``train["loss"][e]`` is the mean loss of epoch ``e``; ``val`` has the same keys when a
     validation set was given; ``tracked`` holds what an ``on_epoch_end`` callback of
-    :func:`fit` returned after each epoch. ``seconds`` is the wall-clock training time.
+    :func:`fit` returned after each epoch; ``steps["loss"][t]`` is the loss of the mini-batch
+    of step ``t`` (every term, every step: learning curves finer than an epoch).
+    ``seconds`` is the wall-clock training time.
     """
 
     train: dict[str, list[float]] = field(default_factory=dict)
     val: dict[str, list[float]] = field(default_factory=dict)
     tracked: dict[str, list[float]] = field(default_factory=dict)
+    steps: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -235,7 +238,9 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
             if step % PARAM_CHECK_EVERY == 0 or i + batch_size >= n:
                 _check_params(params, param_limit, epoch, step)
             for k, v in out.logged().items():
-                sums[k] = sums.get(k, 0.0) + (loss if k == "loss" else v.item()) * len(idx)
+                value = loss if k == "loss" else v.item()
+                history.steps.setdefault(k, []).append(value)
+                sums[k] = sums.get(k, 0.0) + value * len(idx)
         for k, v in sums.items():
             history.train.setdefault(k, []).append(v / n)
         if x_val is not None:

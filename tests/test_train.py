@@ -34,6 +34,19 @@ def test_fit_reduces_loss_and_records_history():
         h.last("kl")
 
 
+def test_history_keeps_every_steps_batch_loss_and_they_average_to_the_epoch_means():
+    x = _data(100)                                                  # 4 steps of 32, 32, 32 and 4 per epoch
+    h = fit(_model(), x, epochs=3, lr=3e-3, batch_size=32, seed=5, progress=False)
+    assert set(h.steps) == set(h.train) and all(len(v) == 3 * 4 for v in h.steps.values())
+    sizes = torch.tensor([32.0, 32, 32, 4])
+    for k in h.train:
+        per_step = torch.tensor(h.steps[k]).reshape(3, 4)
+        assert torch.allclose((per_step * sizes).sum(1) / 100, torch.tensor(h.train[k]), rtol=1e-6)
+    first = torch.randperm(100, generator=torch.Generator().manual_seed(5))[:32]   # fit's first mini-batch
+    with torch.no_grad():
+        assert math.isclose(h.steps["loss"][0], _model()(x[first]).loss.item(), rel_tol=1e-6)  # before any update
+
+
 def test_fit_is_deterministic_with_a_seed():
     x = _data()
     h1 = fit(_model(), x, epochs=3, batch_size=32, seed=7, progress=False)
