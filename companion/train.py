@@ -63,6 +63,18 @@ class History:
             raise KeyError(f"no {split} values for term {term!r}; have {sorted(log)}")
         return log[term][-1]
 
+    def smoothed(self, term: str = "loss", window: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-step curve of ``term`` averaged over a sliding ``window`` of steps:
+        ``(centres, means)``, the window's centre (steps counted from 0) and its mean, one pair
+        for each full window."""
+        if term not in self.steps:
+            raise KeyError(f"no per-step values for term {term!r}; have {sorted(self.steps)}")
+        values = torch.tensor(self.steps[term], dtype=torch.float64)
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= len(values):
+            raise ValueError(f"window must be an int from 1 to the number of steps ({len(values)}), got {window!r}")
+        means = values.unfold(0, window, 1).mean(1)
+        return torch.arange(len(means), dtype=torch.float64) + (window - 1) / 2, means
+
     def plot(self, ax=None, terms: list[str] | None = None, **kwargs):
         """Draw the curves of the loss terms (train solid, validation dashed); keyword
         arguments go to :func:`companion.viz.plots.plot_history` (``logy``, ``ylabel``)."""

@@ -47,6 +47,18 @@ def test_history_keeps_every_steps_batch_loss_and_they_average_to_the_epoch_mean
         assert math.isclose(h.steps["loss"][0], _model()(x[first]).loss.item(), rel_tol=1e-6)  # before any update
 
 
+def test_history_smoothed_is_a_centred_running_mean_of_the_steps():
+    h = History(steps={"kl": [float(v) for v in range(10)], "loss": [0.0, 4.0, 0.0, 4.0]})
+    centres, means = h.smoothed("kl", window=4)
+    assert torch.allclose(means, torch.tensor([sum(range(i, i + 4)) / 4 for i in range(7)], dtype=torch.float64))
+    assert torch.allclose(centres, means)                          # a linear ramp: the mean sits at the centre
+    assert h.smoothed("loss", window=2)[1].tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(KeyError, match="recon"):
+        h.smoothed("recon")
+    with pytest.raises(ValueError, match="window"):
+        h.smoothed("loss", window=5)
+
+
 def test_fit_is_deterministic_with_a_seed():
     x = _data()
     h1 = fit(_model(), x, epochs=3, batch_size=32, seed=7, progress=False)
