@@ -44,9 +44,10 @@ book: install assets
 	$(if $(FULL),COMPANION_EXECUTE=force )$(VENV)/bin/jupyter-book build . $(if $(FULL),--all )--warningiserror --keep-going
 	@echo "The site is at $(CURDIR)/_build/html/index.html"
 
-# The Colab edition of every page (chapters/*.ipynb), generated from the .md sources.
-editions: install
-	$(PY) scripts/colab_edition.py
+# The Colab edition of every page (chapters/*.ipynb), generated from the .md sources, with the
+# numbers the book's build computed written into their text (chapters/book_numbers.json).
+editions: book
+	$(PY) scripts/colab_edition.py --numbers
 
 # Read and run the chapters locally: JupyterLab that renders MyST and opens the .md sources
 # as notebooks (jupytext). Open chapters/01_autoencoder.md and run it.

@@ -9,14 +9,22 @@ from its ``.md`` here, the way d2l generates its notebooks:
 
 * admonitions, definitions, theorems and proofs become blockquotes; exercises become
   headings; solutions sit behind ``<details>`` (their code as listings, not cells);
-* ``{cite}`` becomes author–year text linked to the site's bibliography, ``{eq}`` the
-  equation's number (the equation gets a ``\\tag``), ``{doc}`` a link to the site,
-  ``{prf:ref}`` "Theorem n";
-* a paragraph that quotes a computed number (``{glue}`` or ``{eval}``) becomes a hidden-code
-  cell (Colab's ``#@title`` form) that renders the paragraph as Markdown from the reader's
-  own run;
+* admonitions with ``:class: dropdown`` (the answers to "Predict first") also become
+  ``<details>``;
+* ``{cite}`` becomes author–year text linked to its entry in the site's bibliography,
+  ``{eq}`` the equation's number (the equation gets a ``\\tag``), ``{doc}`` a link to the
+  site, ``{prf:ref}`` "Theorem n";
+* a number the text quotes from a computation (``{glue}``) is written into the Markdown as
+  the book's own run computed it (``chapters/book_numbers.json``), so that all the prose is
+  readable before anything runs; the cell that computes it prints the reader's own value
+  beside it (:func:`companion.viz.quote`). No prose lives in a code cell;
 * the first cell installs the companion from the repository and release stated once in
   ``_config.yml`` (or from ``$COMPANION_WHEEL``), leaving Colab's own packages alone.
+
+``chapters/book_numbers.json`` holds the numbers of the last book build, and for each page
+the key of the code it was computed from (the companion package and the page's code cells).
+``python scripts/colab_edition.py --numbers`` refreshes it from ``_build`` after ``make book``;
+a test fails while a page's code has changed since its numbers were taken.
 
 Anything it does not know how to translate is an error, so no MyST reaches a reader.
 """
@@ -32,6 +40,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+NUMBERS = ROOT / "chapters" / "book_numbers.json"
+CITE_ID = "cite-{key}"          # _config.yml: bibtex_cite_id, the anchor of each bibliography entry
 
 FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*?)\s*$")
 PLAIN_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>[^`{]*)$")
@@ -98,6 +108,63 @@ def citations(bib: Path) -> dict[str, str]:
     return out
 
 
+def cite_anchor(key: str) -> str:
+    """The id of a citation's entry on the bibliography page (sphinxcontrib-bibtex's
+    ``bibtex_cite_id``, normalised as docutils does)."""
+    from docutils.nodes import make_id
+
+    return make_id(CITE_ID.format(key=key))
+
+
+# ------------------------------------------------------------------------------ numbers
+
+def page_key(md: Path, root: Path = ROOT) -> str:
+    """What a page's computed numbers depend on: the companion package (as the book's
+    execution cache keys it, ``_ext/execution_cache.py``) and the page's own code cells."""
+    import hashlib
+
+    import jupytext
+
+    sys.path.insert(0, str(root / "_ext"))
+    try:
+        from execution_cache import execution_key
+    finally:
+        sys.path.pop(0)
+    h = hashlib.sha256(execution_key(root).encode())
+    for cell in jupytext.read(md).cells:
+        if cell.cell_type == "code":
+            h.update(b"\0" + cell.source.encode())
+    return h.hexdigest()[:16]
+
+
+def book_numbers(root: Path = ROOT) -> dict:
+    """``{"keys": {page: key}, "numbers": {page: {name: value}}}`` from the committed file."""
+    path = root / NUMBERS.relative_to(ROOT)
+    return json.loads(path.read_text()) if path.is_file() else {"keys": {}, "numbers": {}}
+
+
+def harvest(root: Path = ROOT) -> dict:
+    """The numbers the last book build glued into each page (``_build/jupyter_execute``), with
+    each page's key. Pages whose numbers the build did not produce are refused."""
+    out = {"keys": {}, "numbers": {}}
+    for md in pages(root):
+        name = md.relative_to(root).with_suffix("").as_posix()
+        wanted = re.findall(r"\{glue(?::text)?\}`([^`]+)`", md.read_text())
+        if not wanted:
+            continue
+        glue = root / "_build" / "jupyter_execute" / f"{name}.glue.json"
+        if not glue.is_file():
+            raise FileNotFoundError(f"{glue} is missing: run make book first")
+        data = json.loads(glue.read_text())
+        values = {k: v["data"]["text/plain"] for k, v in data.items()}
+        missing = sorted(set(wanted) - set(values))
+        if missing:
+            raise ValueError(f"{name}: the build glued no value for {missing}: run make book first")
+        out["keys"][name] = page_key(md, root)
+        out["numbers"][name] = {k: values[k] for k in sorted(values)}
+    return out
+
+
 # ------------------------------------------------------------------------------- pages
 
 @dataclass
@@ -111,6 +178,7 @@ class Page:
     equations: dict[str, int] = field(default_factory=dict)
     proofs: dict[str, str] = field(default_factory=dict)        # label -> "Theorem 1"
     exercises: dict[str, int] = field(default_factory=dict)
+    numbers: dict[str, str] = field(default_factory=dict)      # {glue name: the book's value}
 
     # ---- numbering, in document order (references may come before their targets)
     def number(self, markdown: list[str]) -> None:
@@ -151,8 +219,8 @@ class Page:
             missing = [k for k in keys if k not in self.cites]
             if missing:
                 raise ValueError(f"{self.name}: unknown citation keys {missing}")
-            url = f"{self.settings.site}bibliography.html"
-            inner = "; ".join(f"[{self.cites[k]}]({url})" for k in keys)
+            url = f"{self.settings.site}bibliography.html#"
+            inner = "; ".join(f"[{self.cites[k]}]({url}{cite_anchor(k)})" for k in keys)
             return inner if name == "cite:t" else f"({inner})"
         if name == "eq":
             if content not in self.equations:
@@ -169,11 +237,13 @@ class Page:
         raise ValueError(f"{self.name}: no plain-Markdown translation of the role {{{name}}}")
 
     def inline(self, text: str) -> str:
-        """Translate the roles of one piece of text; ``{glue}``/``{eval}`` become ``{expr}``
-        placeholders (the caller turns the text into an f-string)."""
+        """Translate the roles of one piece of text; ``{glue}`` becomes the book's number."""
         def sub(m):
             if m["name"] in QUOTED:
-                return "\x00" + m["content"] + "\x01"
+                if m["content"] not in self.numbers:
+                    raise ValueError(f"{self.name}: no book number for {{glue}}`{m['content']}` in "
+                                     f"{NUMBERS.name}: run make book, then python scripts/colab_edition.py --numbers")
+                return self.numbers[m["content"]]
             return self.role(m["name"], m["content"])
         return ROLE.sub(sub, text)
 
@@ -209,10 +279,15 @@ class Page:
         body = self.blocks(body).strip("\n")
         if name == "admonition" or name in ("note", "tip", "important", "warning", "seealso"):
             title = self.inline(arg) if arg else name.capitalize()
+            if "dropdown" in options.get("class", "").split():
+                return _details(title, body)
             return _quote(f"**{title}**\n\n{body}")
         if name in PROOF_KINDS:
             label = options.get("label")
             number = self.proofs.get(label) if label else PROOF_KINDS[name]
+            if "{cite" in arg:
+                raise ValueError(f"{self.name}: a citation in the title of {{{name}}} {arg!r} would read "
+                                 "'(… (Author, year))': cite in the body instead")
             head = f"**{number}" + (f" ({self.inline(arg)})" if arg else "") + ".**"
             return _quote(f"{head} {body}")
         if name == "prf:proof":
@@ -276,18 +351,6 @@ def _code_cell(source: str, metadata: dict | None = None) -> dict:
             "source": source}
 
 
-def _quoted_paragraph(text: str) -> dict:
-    """A hidden-code cell that renders ``text`` as Markdown, its placeholders from the run."""
-    if '"""' in text:
-        raise ValueError(f"cannot quote a paragraph containing triple quotes: {text[:60]!r}")
-    body = text.replace("{", "{{").replace("}", "}}")
-    body = re.sub("\x00(.*?)\x01", lambda m: "{" + m[1] + "}", body)
-    source = ("#@title Numbers from your run\n"
-              "from IPython.display import Markdown\n"
-              f'Markdown(rf"""{body}\n""")')
-    return _code_cell(source, {"cellView": "form", "tags": ["nbval-ignore-output"]})
-
-
 def _paragraphs(text: str) -> list[str]:
     """Split Markdown into blocks at blank lines, never inside a listing or display math."""
     blocks, current, open_fence, in_math = [], [], None, False
@@ -314,20 +377,9 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def markdown_cells(page: Page, text: str) -> list[dict]:
-    """Plain-Markdown cells for one MyST Markdown cell: quoted paragraphs become code cells."""
-    text = page.blocks(text)
-    cells, plain = [], []
-    for block in _paragraphs(text):
-        if "\x00" in block:
-            if plain:
-                cells.append(_markdown_cell("\n\n".join(plain)))
-                plain = []
-            cells.append(_quoted_paragraph(block))
-        else:
-            plain.append(block)
-    if plain:
-        cells.append(_markdown_cell("\n\n".join(plain)))
-    return cells
+    """The plain-Markdown cell of one MyST Markdown cell (its computed numbers filled in)."""
+    text = page.blocks(text).strip("\n")
+    return [_markdown_cell(text)] if text.strip() else []
 
 
 def install_cell(s: Settings) -> dict:
@@ -343,14 +395,25 @@ if importlib.util.find_spec("companion") is None:
     return _code_cell(source, {"tags": ["remove-cell"]})
 
 
-def header_cell(page: Page, title: str) -> dict:
+RUN_TIME = re.compile(r"^\*\*Run time:\*\*\s*(?P<time>[^\n]+?)\.?\s*$", re.M)
+
+
+def run_time(md_text: str) -> str | None:
+    """The run time a page states in its "In this chapter" box ("about 40 seconds on …")."""
+    m = RUN_TIME.search(md_text)
+    return m["time"] if m else None
+
+
+def header_cell(page: Page, title: str, time: str | None) -> dict:
     s = page.settings
+    when = f" Run top to bottom, this page takes {time}." if time else ""
     return _markdown_cell(
         f"*The Colab edition of “{title}”, from* ***Autoencoders, executably***. "
         f"*It is generated from [`{page.name}.md`]({s.repository}/blob/{s.branch}/{page.name}.md); "
         f"the [website]({s.site}{page.name}.html) shows the same page with the figures of the book's own run. "
-        "Run the cells in order (Runtime → Run all): numbers in the text are filled in from your run. "
-        "A GPU runtime (Runtime → Change runtime type) is used when present; the CPU takes about a minute.*")
+        "The numbers in the text are the book's own; run the cells in order (Runtime → Run all) and each "
+        "cell that computes one of them prints your run's value beside it. "
+        f"A GPU runtime (Runtime → Change runtime type) is used when present.{when}*")
 
 
 SOLUTION_START = re.compile(r"^(`{3,}|:{3,})\{solution-start\}\s*(?P<label>[\w-]+)\s*$", re.M)
@@ -365,7 +428,8 @@ def _strip_directive(text: str, match: re.Match) -> tuple[str, str]:
     return before, "\n".join(rest[end + 1:])
 
 
-def edition(md: Path, root: Path = ROOT, *, s: Settings | None = None, cites=None, titles=None) -> dict:
+def edition(md: Path, root: Path = ROOT, *, s: Settings | None = None, cites=None, titles=None,
+            numbers: dict[str, str] | None = None) -> dict:
     """The Colab edition of one page, as an nbformat-4 JSON dict."""
     import jupytext
 
@@ -375,7 +439,8 @@ def edition(md: Path, root: Path = ROOT, *, s: Settings | None = None, cites=Non
                 titles=titles if titles is not None else page_titles(root))
     source = _split_missed_code_cells(jupytext.read(md).cells)
     page.number([c.source for c in source if c.cell_type == "markdown"])
-    cells = [header_cell(page, page.titles[page.name]), install_cell(s)]
+    page.numbers = numbers if numbers is not None else book_numbers(root)["numbers"].get(page.name, {})
+    cells = [header_cell(page, page.titles[page.name], run_time(md.read_text())), install_cell(s)]
     solution: tuple[str, list[str]] | None = None       # (exercise label, parts of its solution)
 
     def add_markdown(text: str) -> None:
@@ -394,8 +459,6 @@ def edition(md: Path, root: Path = ROOT, *, s: Settings | None = None, cites=Non
                 m = SOLUTION_END.search(text)
                 part, text = _strip_directive(text, m) if m else (text, "")
                 body = page.blocks(part).strip()
-                if "\x00" in body:
-                    raise ValueError(f"{page.name}: a solution quotes computed numbers; move them out")
                 if body:
                     solution[1].append(body)
                 if m:
@@ -481,7 +544,11 @@ def render_all(root: Path = ROOT) -> dict[Path, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that every edition is current")
+    parser.add_argument("--numbers", action="store_true",
+                        help=f"first take the book's numbers from the last build into {NUMBERS.relative_to(ROOT)}")
     args = parser.parse_args(argv)
+    if args.numbers:
+        NUMBERS.write_text(json.dumps(harvest(), indent=1, ensure_ascii=False) + "\n")
     stale = []
     for path, text in render_all().items():
         if not path.is_file() or path.read_text() != text:

@@ -61,42 +61,123 @@ def test_colab_edition_has_no_myst_in_its_markdown(md):
 QUOTE_ROLE = re.compile(r"\{(?:eval|glue|glue:text)\}`([^`]+)`")
 
 
-@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
-def test_every_quoted_number_comes_from_the_readers_run(md):
-    """Each number the .md quotes from a computation is a placeholder of a hidden-code cell in
-    the Colab edition, rendered when the reader runs it, never a number frozen in Markdown."""
-    wanted = QUOTE_ROLE.findall(md.read_text())
+def _markdown(nb: dict) -> str:
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def prose_words_in_code(source: str) -> int:
+    """Words of prose a code cell holds: all of a Colab form (``#@title``), else the sentences
+    among its string literals (docstrings aside): a line of a literal, its f-string fields
+    left out, with at least eight words that ends like a sentence. Labels, table rows and
+    table cells are not prose."""
+    import ast
+
+    if "#@title" in source or "#@markdown" in source:
+        return len(source.split())
+    lines = [l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))]
+    tree = ast.parse("\n".join(lines))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    words = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(v.value if isinstance(v, ast.Constant) else " " for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            text = node.value
+        else:
+            continue
+        for line in text.splitlines():
+            found = re.findall(r"[A-Za-z][A-Za-z'’-]*", line)
+            if not line.lstrip().startswith("|") and len(found) >= 8 and re.search(r"[.!?][*_)\"”]*\s*$", line):
+                words += len(found)
+    return words
+
+
+@pytest.mark.parametrize("md", NOTEBOOK_PAGES, ids=lambda p: p.name)
+def test_colab_edition_holds_no_prose_in_code_cells(md):
+    """All of an edition's prose is Markdown, readable before anything runs."""
     nb = json.loads(md.with_suffix(".ipynb").read_text())
-    forms = ["".join(c["source"]) for c in nb["cells"]
-             if c["cell_type"] == "code" and c["metadata"].get("cellView") == "form"]
-    placeholders = [p for f in forms for p in re.findall(r"(?<!\{)\{([^{}]+)\}(?!\})", f.split('rf"""', 1)[1])]
-    assert placeholders == wanted
-    for f in forms:
-        compile(f, md.name, "exec")          # each is valid Python
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert not [c for c in code if c["metadata"].get("cellView") == "form"], "hidden form cells"
+    words = {i: n for i, c in enumerate(code) if (n := prose_words_in_code("".join(c["source"])))}
+    assert not words, f"words of prose in code cells (cell: words): {words}"
+
+
+def test_prose_counter_sees_forms_and_rendered_paragraphs():
+    assert prose_words_in_code('#@title Numbers\nMarkdown(rf"""The error is {e}.""")') > 0
+    assert prose_words_in_code('Markdown(f"The autoencoder keeps {n} of the held-out digits in its code.")') == 10
+    assert prose_words_in_code('Markdown("| a | b |\\n| --- | --- |\\n" + rows)') == 0
+    assert prose_words_in_code('print(f"error {e:.2f}")') == 0
+    assert prose_words_in_code('def f():\n    """A docstring is documentation of the code, not prose."""') == 0
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_every_quoted_number_is_in_the_colab_text(md):
+    """Each number the .md quotes from a computation stands in the edition's Markdown as the
+    book's own run computed it, and no placeholder is left."""
+    book = _edition_module().book_numbers(ROOT)["numbers"].get(f"chapters/{md.stem}", {})
+    wanted = QUOTE_ROLE.findall(md.read_text())
+    assert set(wanted) <= set(book), f"no book number for {sorted(set(wanted) - set(book))}"
+    text = _markdown(json.loads(md.with_suffix(".ipynb").read_text()))
+    assert "\x00" not in text and not QUOTE_ROLE.search(text)
+    for name in wanted:
+        assert book[name] in text, f"{name} = {book[name]!r} is not in the edition's text"
+
+
+def test_the_book_numbers_are_those_of_the_current_code():
+    """chapters/book_numbers.json was taken from a build of the code as it is now: the
+    companion package and each page's code cells (python scripts/colab_edition.py --numbers
+    after make book refreshes it)."""
+    mod = _edition_module()
+    book = mod.book_numbers(ROOT)
+    quoting = {md.relative_to(ROOT).with_suffix("").as_posix(): md for md in mod.pages(ROOT)
+               if QUOTE_ROLE.search(md.read_text())}
+    assert set(book["keys"]) == set(quoting) == set(book["numbers"])
+    stale = [name for name, md in quoting.items() if book["keys"][name] != mod.page_key(md, ROOT)]
+    assert not stale, (f"the numbers of {stale} come from older code: run make book, then "
+                       "python scripts/colab_edition.py --numbers")
+
+
+@pytest.mark.parametrize("md", NOTEBOOK_PAGES, ids=lambda p: p.name)
+def test_colab_header_states_the_pages_own_run_time(md):
+    header = "".join(json.loads(md.with_suffix(".ipynb").read_text())["cells"][0]["source"])
+    time = _edition_module().run_time(md.read_text())
+    if md.parent.name == "chapters":
+        assert time, f"{md.name} states no run time"
+    assert (f"takes {time}." in header) if time else ("takes" not in header)
 
 
 def test_colab_edition_translations():
-    """The translation rules on a small page: numbering, citations, exercises, solutions."""
+    """The translation rules on a small page: numbering, citations, numbers, exercises, toggles."""
     mod = _edition_module()
     s = mod.Settings(repository="https://github.com/o/r", branch="main", release="v9", site="https://o.example/r/")
     page = mod.Page(name="chapters/99_x", settings=s, cites={"k1": "Ng, 2011", "k2": "Kingma and Welling, 2014"},
-                    titles={"chapters/99_x": "X", "bibliography": "References", "chapters/06_vae": "The VAE"})
+                    titles={"chapters/99_x": "X", "bibliography": "References", "chapters/06_vae": "The VAE"},
+                    numbers={"n_units": "7"})
     text = ("(ch-x)=\n# X\n\n```{prf:theorem} Big\n:label: thm-big\n\nIt holds.\n```\n\n$$\na = b\n$$ (eq-a)\n\n"
             "By {eq}`eq-a` and {prf:ref}`thm-big` {cite}`k1,k2`, see {doc}`06_vae` and "
-            "{doc}`the list <../bibliography>`; we got {eval}`n_units` units.\n\n"
-            ":::{admonition} Note\n:class: tip\nBody.\n:::\n")
+            "{doc}`the list <../bibliography>`; we got {glue}`n_units` units.\n\n"
+            ":::{admonition} Note\n:class: tip\nBody.\n:::\n\n"
+            ":::{admonition} Answer\n:class: dropdown\nIt was {glue}`n_units`.\n:::\n")
     page.number([text])
     cells = mod.markdown_cells(page, text)
-    md = "\n".join(c["source"] for c in cells if c["cell_type"] == "markdown")
-    code = "\n".join(c["source"] for c in cells if c["cell_type"] == "code")
+    assert [c["cell_type"] for c in cells] == ["markdown"]
+    md = cells[0]["source"]
     assert "> **Theorem 1 (Big).** It holds." in md and "\\tag{1}" in md and "(ch-x)=" not in md
-    assert "By (1) and Theorem 1 ([Ng, 2011](https://o.example/r/bibliography.html); [Kingma and Welling, 2014]" in code
-    assert "[The VAE](https://o.example/r/chapters/06_vae.html)" in code and "[the list](https://o.example/r/bibliography.html)" in code
-    assert "{n_units} units" in code and "> **Note**" in md
+    assert ("By (1) and Theorem 1 ([Ng, 2011](https://o.example/r/bibliography.html#cite-k1); "
+            "[Kingma and Welling, 2014](https://o.example/r/bibliography.html#cite-k2))") in md
+    assert "[The VAE](https://o.example/r/chapters/06_vae.html)" in md and "[the list](https://o.example/r/bibliography.html)" in md
+    assert "we got 7 units" in md and "> **Note**" in md
+    assert "<details>\n<summary>Answer</summary>\n\nIt was 7.\n\n</details>" in md
     with pytest.raises(ValueError, match="unknown-role"):
         mod.markdown_cells(page, "a {unknown-role}`x` b")
     with pytest.raises(ValueError, match="unknown citation"):
         mod.markdown_cells(page, "{cite}`nope`")
+    with pytest.raises(ValueError, match="no book number"):
+        mod.markdown_cells(page, "{glue}`not_computed`")
+    with pytest.raises(ValueError, match="cite in the body"):
+        mod.markdown_cells(page, "```{prf:definition} Score {cite}`k1`\nText.\n```\n")
 
 
 def _first_cell(md):
@@ -224,3 +305,13 @@ def test_book_builds_without_warnings(built_site, toc):
     for f in toc:
         assert (site / f"{f}.html").is_file()
     assert "serving MathJax and the widget manager" in log, "offline assets were not used"
+
+
+@pytest.mark.slow
+def test_every_bibliography_entry_has_the_anchor_the_colab_editions_link_to(built_site):
+    """The Colab editions link each citation to bibliography.html#cite-<key>."""
+    site, _ = built_site
+    mod = _edition_module()
+    html = (site / "bibliography.html").read_text()
+    missing = [k for k in mod.citations(ROOT / "references.bib") if f'id="{mod.cite_anchor(k)}"' not in html]
+    assert not missing, missing

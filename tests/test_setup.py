@@ -104,16 +104,28 @@ def test_execution_key_follows_the_companion_code(tmp_path):
     assert ext.execution_key(tmp_path) != changed
 
 
-def test_quote_is_silent_outside_the_book_build(monkeypatch, capsys):
+def test_quote_shows_the_readers_run_outside_the_book_build(monkeypatch, capsys):
+    """In Jupyter or Colab a quoting cell shows one line with the reader's own values (the
+    Colab text holds the book's); in a plain script it shows nothing; bad calls are refused."""
+    import IPython
+    import IPython.display
+
     from companion.viz import quote
 
     monkeypatch.delenv("COMPANION_BOOK", raising=False)
-    quote(a=1.5)
+    quote(a=1.5)                                         # no IPython here: a script
     assert capsys.readouterr().out == ""
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    quote(ae_error=33.2, word="twelve")
+    (md,) = shown
+    assert md.data == "**Your run:** `ae_error` = 33.2 · `word` = twelve"
     with pytest.raises(ValueError):
         quote()
     with pytest.raises(ValueError):
         quote(**{"not a name": 1})
+    assert len(shown) == 1, "a refused call shows nothing"
 
 
 def test_quote_publishes_glue_in_the_book_build(monkeypatch):
