@@ -75,7 +75,7 @@ def reconstruction(out: torch.Tensor, x: torch.Tensor, likelihood: str, *, std: 
     reconstruction term that every model of the book uses.
 
     * ``"bernoulli"``: ``out`` holds logits l and x ∈ [0, 1]; the cross-entropy
-      −Σ_d [x_d log σ(l_d) + (1 − x_d) log(1 − σ(l_d))], computed from the logits for
+      −Σ_d [x_d log sigmoid(l_d) + (1 − x_d) log(1 − sigmoid(l_d))], computed from the logits for
       numerical stability (the survey's cross-entropy form of L_AE).
     * ``"gaussian"`` with ``std=σ``: ``out`` is the mean μ; the exact negative log-density
       Σ_d [(x_d − μ_d)² / (2σ²) + log σ + ½ log 2π] (what a VAE's ELBO needs).
@@ -113,7 +113,7 @@ def reconstruction(out: torch.Tensor, x: torch.Tensor, likelihood: str, *, std: 
 
 
 def decoder_mean(out: torch.Tensor, likelihood: str) -> torch.Tensor:
-    """The expected image x' under p_θ(x | out): σ(logits) for Bernoulli, the mean for Gaussian."""
+    """The expected image x' under p_θ(x | out): sigmoid(logits) for Bernoulli, the mean for Gaussian."""
     _tensor(out, "decoder_mean: out")
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
@@ -137,7 +137,7 @@ def mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def bce_with_logits(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    r"""Cross-entropy of targets x ∈ [0, 1] under Bernoulli(σ(logits)), summed over
+    r"""Cross-entropy of targets x ∈ [0, 1] under Bernoulli(sigmoid(logits)), summed over
     dimensions, averaged over the batch: :func:`reconstruction` with
     ``likelihood="bernoulli"``, averaged over the batch.
 
@@ -190,28 +190,28 @@ def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     KL = ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1).
 
     Args:
-        mu: means, shape (B, k).
-        logvar: log-variances log σ², shape (B, k).
+        mu: means, shape (B, m).
+        logvar: log-variances log σ², shape (B, m).
     Returns:
         (B,) tensor in nats.
     """
     _tensor(mu, "kl_normal_std_normal: mu")
     _tensor(logvar, "kl_normal_std_normal: logvar")
     if mu.shape != logvar.shape or mu.dim() != 2:
-        raise ValueError(f"kl_normal_std_normal expects mu and logvar of the same shape (B, k), "
+        raise ValueError(f"kl_normal_std_normal expects mu and logvar of the same shape (B, m), "
                          f"got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(dim=1)
 
 
 def kl_normal_std_normal_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r"""KL(N(μ_j, σ_j²) ‖ N(0, 1)) of each latent dimension, per example: (B, k) in nats.
+    r"""KL(N(μ_j, σ_j²) ‖ N(0, 1)) of each latent dimension, per example: (B, m) in nats.
 
     ½ (μ_j² + σ_j² − log σ_j² − 1); summed over j it is :func:`kl_normal_std_normal`.
     """
     _tensor(mu, "kl_normal_std_normal_per_dim: mu")
     _tensor(logvar, "kl_normal_std_normal_per_dim: logvar")
     if mu.shape != logvar.shape or mu.dim() != 2:
-        raise ValueError(f"kl_normal_std_normal_per_dim expects mu and logvar of the same shape (B, k), "
+        raise ValueError(f"kl_normal_std_normal_per_dim expects mu and logvar of the same shape (B, m), "
                          f"got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1)
 
@@ -235,7 +235,7 @@ def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, da
       the gradient unchanged but not the value.
 
     Args:
-        z: one sample of q(z|x) per example, (M, k); mu, logvar: its parameters, (M, k).
+        z: one sample of q(z|x) per example, (B, m); mu, logvar: its parameters, (B, m).
         dataset_size: N ≥ M.
     Returns:
         ``{"mi", "tc", "dim_kl"}``, each a scalar (nats, batch mean); they sum to the batch
@@ -244,7 +244,7 @@ def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, da
     for t, name in ((z, "z"), (mu, "mu"), (logvar, "logvar")):
         _tensor(t, f"kl_decomposition: {name}")
     if z.dim() != 2 or z.shape != mu.shape or z.shape != logvar.shape:
-        raise ValueError(f"kl_decomposition expects z, mu and logvar of one shape (M, k), got "
+        raise ValueError(f"kl_decomposition expects z, mu and logvar of one shape (B, m), got "
                          f"{tuple(z.shape)}, {tuple(mu.shape)} and {tuple(logvar.shape)}")
     m = len(z)
     if isinstance(dataset_size, bool) or not isinstance(dataset_size, int) or dataset_size < max(m, 2):
@@ -254,7 +254,7 @@ def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, da
     if m < 2:
         raise ValueError("kl_decomposition needs a batch of at least 2 examples")
     n, log2pi = dataset_size, math.log(2 * math.pi)
-    # log q(z_i,d | x_j) for every pair (i, j) and dimension d: (M, M, k)
+    # log q(z_i,d | x_j) for every pair (i, j) of the batch and dimension d: (B, B, m)
     log_q = -0.5 * (log2pi + logvar[None] + (z[:, None] - mu[None]) ** 2 * torch.exp(-logvar[None]))
     if estimator == "mws":
         log_w = torch.full((m, m), -math.log(n * m), dtype=z.dtype, device=z.device)
@@ -292,20 +292,20 @@ def controlled_capacity(kl: torch.Tensor, capacity: float | torch.Tensor, gamma:
 
 
 def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    r"""‖J_f(x)‖²_F of a sigmoid layer h = σ(W x + b), in closed form, per example.
+    r"""‖J_g(x)‖²_F of a sigmoid layer z = sigmoid(W x + b), in closed form, per example.
 
-    ∂h_j/∂x_i = h_j (1 − h_j) W_ji, so ‖J‖²_F = Σ_j (h_j (1 − h_j))² Σ_i W_ji².
+    ∂z_j/∂x_l = z_j (1 − z_j) W_jl, so ‖J_g‖²_F = Σ_j (z_j (1 − z_j))² Σ_l W_jl².
 
     Args:
-        h: the layer's activations, shape (B, k), values in (0, 1).
-        weight: its weight matrix W, shape (k, d).
+        h: the layer's activations z, shape (B, m), values in (0, 1).
+        weight: its weight matrix W, shape (m, d).
     Returns:
         (B,) tensor: the squared Frobenius norm of each example's Jacobian.
     """
     _tensor(h, "contractive_penalty: h")
     _tensor(weight, "contractive_penalty: weight")
     if h.dim() != 2 or weight.dim() != 2 or h.shape[1] != weight.shape[0]:
-        raise ValueError(f"contractive_penalty expects h (B, k) and W (k, d), got {tuple(h.shape)} "
+        raise ValueError(f"contractive_penalty expects h (B, m) and W (m, d), got {tuple(h.shape)} "
                          f"and {tuple(weight.shape)}")
     return ((h * (1 - h)) ** 2) @ (weight ** 2).sum(dim=1)
 

@@ -120,7 +120,7 @@ TABLE = {
                                              (lambda f: f(torch.ones(()), 1.0, -1.0), ValueError, "gamma"),
                                              (lambda f: f(1.0, 1.0, 1.0), TypeError, "tensor")],
     "companion.losses:contractive_penalty": [(lambda f: f(torch.zeros(2, 3), torch.zeros(4, 5)), ValueError,
-                                              r"h \(B, k\) and W \(k, d\)"),
+                                              r"h \(B, m\) and W \(m, d\)"),
                                              (lambda f: f("h", "w"), TypeError, "tensor")],
     "companion.losses:bits_per_dim": [(lambda f: f(1.0, 0), ValueError, "dims"),
                                       (lambda f: f("1", 784), TypeError, "number")],

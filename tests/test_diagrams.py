@@ -71,9 +71,9 @@ def test_vq_diagrams_follow_their_configs():
 def test_graphical_models_render_and_follow_the_tdvae():
     assert diagrams.vae_graphical_model() is not None
     ax = diagrams.state_space_model(5)
-    assert {"$z_5$", "$x_5$"} <= set(texts(ax))
+    assert {r"$\mathbf{z}_5$", r"$\mathbf{x}_5$"} <= set(texts(ax))
     t = " ".join(texts(diagrams.tdvae_training_graph(TDVAE(TDVAEConfig(belief_size=48, z_size=6)))))
-    assert "48" in t and "6" in t and "$p_T$" in t and "$p_S$" in t
+    assert "48" in t and "6" in t and r"$p_\mathrm{T}$" in t and r"$p_\mathrm{S}$" in t and r"$\mathbf{h}_{t_1}$" in t
 
 
 def test_reparameterisation_figure_draws_what_autograd_says():

@@ -32,6 +32,13 @@ def _kl(rho, r):
     return rho * torch.log(rho / r) + (1 - rho) * torch.log((1 - rho) / (1 - r))
 
 
+def _neg_elbo(x, mu, lv, eps, decode, kl=True, detach=False):
+    z = mu + torch.exp(0.5 * lv) * eps
+    logits = decode(z.detach() if detach else z)
+    recon = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    return (recon + kl * 0.5 * (mu ** 2 + lv.exp() - lv - 1).sum(1)).mean()
+
+
 def _qr_angle(a, b, radians=False, no_qr=False):
     qa, qb = (a, b) if no_qr else (torch.linalg.qr(a)[0], torch.linalg.qr(b)[0])
     c = torch.linalg.svdvals(qa.T @ qb).clamp(max=1.0).min().item()
@@ -137,6 +144,10 @@ WRONG.update({
         lambda lw: torch.log(torch.exp(lw).mean(0)),                         # underflows to −inf
         lambda lw: lw.mean(0),                                               # the ELBO estimate
         lambda lw: torch.logsumexp(lw, dim=0),                               # forgot − log k
+    ],
+    "vae.negative_elbo": [                                                   # more in test_ch06_reading.py
+        lambda x, mu, lv, eps, dec: _neg_elbo(x, mu, lv, eps, dec, kl=False),             # KL forgotten
+        lambda x, mu, lv, eps, dec: _neg_elbo(x, mu, lv, eps, dec, detach=True),          # no gradient to the encoder
     ],
 })
 
@@ -258,6 +269,7 @@ REFERENCE = {
     "cae.penalty": lambda h, w: ((h * (1 - h)) ** 2) @ (w ** 2).sum(dim=1),
     "vae.reparameterize": lambda mu, lv, eps: mu + torch.exp(0.5 * lv) * eps,
     "vae.gaussian_kl": lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - lv - 1).sum(dim=1),
+    "vae.negative_elbo": lambda x, mu, lv, eps, dec: _neg_elbo(x, mu, lv, eps, dec),
     "beta.mig": lambda mi, h: ((mi.sort(dim=0).values[-1] - mi.sort(dim=0).values[-2]) / h).mean(),
     "beta.capacity_loss": lambda recon, kl, step, c_max, steps, gamma: recon + gamma * (kl - c_max * min(1, step / steps)).abs(),
     "beta.factor_vae_vote": lambda codes, s: int(torch.argmin((codes / s).var(dim=0))),

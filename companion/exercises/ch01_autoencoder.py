@@ -29,11 +29,12 @@ register(Exercise(
 
 # --- ae.pca_reconstruct: PCA as the best linear autoencoder ----------------------------
 
-def pca_reconstruct_reference(x_train: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
-    """Project x (M, d) onto the top-k principal subspace of x_train (N, d) and map back."""
+def pca_reconstruct_reference(x_train: torch.Tensor, x: torch.Tensor, m: int) -> torch.Tensor:
+    """Project the rows of x (any number, d columns) onto the top-m principal subspace of
+    x_train (n, d) and map back."""
     mean = x_train.mean(0)
     _, _, vh = torch.linalg.svd(x_train - mean, full_matrices=False)
-    w = vh[:k].T                     # (d, k), orthonormal columns
+    w = vh[:m].T                     # (d, m), orthonormal columns
     return mean + (x - mean) @ w @ w.T
 
 
@@ -52,10 +53,10 @@ def _pca_cases():
 
 register(Exercise(
     id="ae.pca_reconstruct",
-    title="reconstruct with the top-k principal components",
+    title="reconstruct with the top-m principal components",
     cases=_pca_cases,
     reference=pca_reconstruct_reference,
-    hint="centre with the training mean, take the top-k right singular vectors of the centred "
+    hint="centre with the training mean, take the top-m right singular vectors of the centred "
          "training data (rows of Vᵀ), project, map back, and add the mean again.",
     atol=1e-6,
 ))

@@ -29,7 +29,7 @@ def _masking_properties(args, got) -> str | None:
     d = x[0].numel()
     counts = zeroed.flatten(1).sum(1)
     if (counts != int(round(p * d))).any():                   # exactly round(p·d), every example
-        return (f"each example should have exactly round(p·d) = {round(p * d)} entries masked, "
+        return (f"each example should have exactly round(ν·d) = {round(p * d)} entries masked, "
                 f"but the counts range from {int(counts.min())} to {int(counts.max())}")
     if 0 < p < 1 and len(x) > 1:
         masks = zeroed.flatten(1)
@@ -44,7 +44,7 @@ register(Exercise(
     cases=_masking_cases,
     reference=lambda x, p: masking_noise(x, p),
     properties=_masking_properties,
-    hint="draw a random score per entry (torch.rand of shape (B, d)), take the round(p·d) "
+    hint="draw a random score per entry (torch.rand of shape (B, d)), take the round(ν·d) "
          "largest per row (topk) and set those positions to 0; every example gets its own mask.",
 ))
 
@@ -52,7 +52,7 @@ register(Exercise(
 # --- dae.expected_masking_error: the error of doing nothing --------------------------
 
 def expected_masking_error_reference(x: torch.Tensor, p: float) -> torch.Tensor:
-    """E‖x̃ − x‖² per example when each entry is masked independently with probability p."""
+    """E‖x̃ − x‖² per example when each entry is masked independently with probability ν = ``p``."""
     return p * (x ** 2).flatten(1).sum(1)
 
 
@@ -67,5 +67,5 @@ register(Exercise(
     cases=_error_cases,
     reference=expected_masking_error_reference,
     hint="a masked entry contributes x_j², a kept one 0; each entry is masked with probability "
-         "p, so by linearity of expectation the answer is p Σ_j x_j², one number per example.",
+         "ν, so by linearity of expectation the answer is ν Σ_j x_j², one number per example.",
 ))

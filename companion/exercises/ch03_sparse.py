@@ -25,9 +25,9 @@ register(Exercise(
 ))
 
 
-def sparsity_penalty_reference(a: torch.Tensor, rho: float, beta: float) -> torch.Tensor:
-    """β Σ_j KL(ρ ‖ ρ̂_j) with ρ̂_j the batch mean of unit j's activations a (B, s)."""
-    return beta * losses.kl_bernoulli(rho, a.mean(dim=0)).sum()
+def sparsity_penalty_reference(z: torch.Tensor, rho: float, beta: float) -> torch.Tensor:
+    """β Σ_j KL(ρ ‖ ρ̂_j) with ρ̂_j the batch mean of unit j's activations z (B, m)."""
+    return beta * losses.kl_bernoulli(rho, z.mean(dim=0)).sum()
 
 
 def _penalty_cases():

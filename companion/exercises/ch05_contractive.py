@@ -19,7 +19,7 @@ def _layer_cases():
 
 
 def sigmoid_jacobian_reference(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """J (B, k, d) of h = σ(W x + b): ∂h_j/∂x_i = h_j (1 − h_j) W_ji."""
+    """J (B, m, d) of the code z = sigmoid(W x + b): ∂z_j/∂x_l = z_j (1 − z_j) W_jl."""
     return (h * (1 - h))[:, :, None] * w[None]
 
 
@@ -28,17 +28,17 @@ register(Exercise(
     title="the Jacobian of a sigmoid layer, from its activations and weights",
     cases=_layer_cases,
     reference=sigmoid_jacobian_reference,
-    hint="the chain rule gives ∂h_j/∂x_i = σ'(a_j) W_ji with σ'(a) = σ(a)(1 − σ(a)) = h_j(1 − h_j); "
-         "broadcast (B, k, 1) against (1, k, d).",
+    hint="the chain rule gives ∂z_j/∂x_l = sigmoid'(w_j·x + b_j) W_jl, and the derivative of the sigmoid "
+         "is sigmoid(1 − sigmoid) = z_j(1 − z_j); broadcast (B, m, 1) against (1, m, d).",
     atol=1e-10,
 ))
 
 register(Exercise(
     id="cae.penalty",
-    title="the contractive penalty ‖J_f(x)‖²_F of a sigmoid layer, per example",
+    title="the contractive penalty ‖J_g(x)‖²_F of a sigmoid layer, per example",
     cases=_layer_cases,
     reference=lambda h, w: losses.contractive_penalty(h, w),
-    hint="square every entry of the Jacobian and sum over j and i: Σ_j (h_j(1 − h_j))² Σ_i W_ji², "
+    hint="square every entry of the Jacobian and sum over j and l: Σ_j (z_j(1 − z_j))² Σ_l W_jl², "
          "one number per example, shape (B,); no Jacobian needs to be built.",
     atol=1e-10,
 ))

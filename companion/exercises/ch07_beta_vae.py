@@ -19,7 +19,7 @@ def _mig_cases():
 
 
 def _mig_reference(mi: torch.Tensor, entropies: torch.Tensor) -> torch.Tensor:
-    top2 = mi.topk(2, dim=0).values                      # (2, K): largest, second largest
+    top2 = mi.topk(2, dim=0).values                      # (2, F): largest, second largest
     return ((top2[0] - top2[1]) / entropies).mean()
 
 
@@ -28,8 +28,8 @@ register(Exercise(
     title="the mutual information gap from a mutual-information matrix",
     cases=_mig_cases,
     reference=_mig_reference,
-    hint="For each factor k (a column), take the two largest entries of mi[:, k], subtract, divide by "
-         "entropies[k]; then average over factors. torch.topk(mi, 2, dim=0) gives both at once.",
+    hint="For each factor a (a column), take the two largest entries of mi[:, a], subtract, divide by "
+         "entropies[a]; then average over factors. torch.topk(mi, 2, dim=0) gives both at once.",
     atol=1e-10,
 ))
 

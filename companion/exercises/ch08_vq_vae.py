@@ -35,15 +35,15 @@ def _st_cases():
 
 
 def _st_properties(args, got) -> str | None:
-    z_e, e_k = args
+    z_e, e_c = args
     if (problem := tensor_problem(got, z_e.shape)) is not None:
         return problem
-    if not torch.allclose(got.detach(), e_k.detach()):
-        return "the forward value must be the code vector e_k"
+    if not torch.allclose(got.detach(), e_c.detach()):
+        return "the forward value must be the code vector e_c"
     if not got.requires_grad:
         return "no gradient can flow back through your result"
     w = torch.arange(got.numel(), dtype=got.dtype).reshape(got.shape) / 7
-    g_z, g_e = torch.autograd.grad((got * w).sum(), (z_e, e_k), allow_unused=True)
+    g_z, g_e = torch.autograd.grad((got * w).sum(), (z_e, e_c), allow_unused=True)
     if g_z is None or not torch.allclose(g_z, w):
         return "the gradient reaching z_e must equal the gradient at the output (straight through)"
     if g_e is not None and g_e.abs().sum() > 0:
@@ -53,11 +53,11 @@ def _st_properties(args, got) -> str | None:
 
 register(Exercise(
     id="vq.straight_through",
-    title="the straight-through estimator: forward e_k, backward into z_e",
+    title="the straight-through estimator: forward e_c, backward into z_e",
     cases=_st_cases,
-    reference=lambda z_e, e_k: z_e + (e_k - z_e).detach(),
+    reference=lambda z_e, e_c: z_e + (e_c - z_e).detach(),
     properties=_st_properties,
-    hint="Add to z_e a correction that has no gradient: z_e + (e_k − z_e).detach(). Its value is e_k; "
+    hint="Add to z_e a correction that has no gradient: z_e + (e_c − z_e).detach(). Its value is e_c; "
          "its gradient with respect to z_e is the identity.",
 ))
 
@@ -71,27 +71,26 @@ def _ema_cases():
         idx[:k - 1] = torch.arange(k - 1)                       # every code but the last is used
         idx[idx == k - 1] = 0
         N = torch.rand(k, generator=g, dtype=torch.float64) * 5 + 1
-        m = torch.randn(k, d, generator=g, dtype=torch.float64) * N[:, None]
-        cases.append((z, idx, N, m, gamma))
+        a = torch.randn(k, d, generator=g, dtype=torch.float64) * N[:, None]      # running sums a_c
+        cases.append((z, idx, N, a, gamma))
     return cases
 
 
-def _ema_reference(z, idx, N, m, gamma):
-    k = len(N)
-    n = torch.bincount(idx, minlength=k).to(z.dtype)
-    sums = torch.zeros_like(m).index_add_(0, idx, z)
-    N_new = gamma * N + (1 - gamma) * n
-    m_new = gamma * m + (1 - gamma) * sums
-    return m_new / N_new[:, None]
+def _ema_reference(z, idx, N, a, gamma):
+    size = torch.bincount(idx, minlength=len(N)).to(z.dtype)             # |S_c|
+    sums = torch.zeros_like(a).index_add_(0, idx, z)                    # the sum over S_c
+    N_new = gamma * N + (1 - gamma) * size
+    a_new = gamma * a + (1 - gamma) * sums
+    return a_new / N_new[:, None]
 
 
 register(Exercise(
     id="vq.ema_update",
-    title="one EMA update of the codebook: N_i, m_i and e_i = m_i / N_i",
+    title="one EMA update of the codebook: N_c, a_c and e_c = a_c / N_c",
     cases=_ema_cases,
     reference=_ema_reference,
-    hint="n_i counts the vectors assigned to code i (torch.bincount with minlength=K); Σ_j z_ij sums "
-         "them (index_add_). N ← γN + (1−γ)n, m ← γm + (1−γ)Σz, e = m / N[:, None]. A code that "
-         "received nothing keeps decaying, it is not skipped.",
+    hint="|S_c| counts the vectors assigned to code c (torch.bincount with minlength=K); index_add_ sums "
+         "them. N ← γN + (1−γ)|S|, a ← γa + (1−γ)Σz, e = a / N[:, None]. A code that received nothing "
+         "keeps decaying, it is not skipped.",
     atol=1e-10,
 ))

@@ -32,11 +32,11 @@ def _j_reference(x2, z1, z2, p_D, p_B1, p_T, p_B2, p_S):
 
 register(Exercise(
     id="tdvae.assemble_J",
-    title="J(t1, t2) from the four distributions and the two sampled states",
+    title="The bound −L_TD(t1, t2) (the paper's J) from the four distributions and the two sampled states",
     cases=_j_cases,
     reference=_j_reference,
-    hint="Five log-densities, one per sequence: + log p_D(x_t2 | z_t2) + log p_B(z_t1 | b_t1) + log p_T(z_t2 | z_t1) "
-         "− log p_B(z_t2 | b_t2) − log p_S(z_t1 | z_t2, b_t1, b_t2). Each argument p_… is a distribution "
+    hint="Five log-densities, one per sequence: + log p_D(x_t2 | z_t2) + log p_B(z_t1 | h_t1) + log p_T(z_t2 | z_t1) "
+         "− log p_B(z_t2 | h_t2) − log p_S(z_t1 | z_t2, h_t1, h_t2). Each argument p_… is a distribution "
          "over a whole vector (Independent), so .log_prob returns one number per row: no further sum.",
     atol=1e-10,
 ))

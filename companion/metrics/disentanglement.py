@@ -12,8 +12,8 @@ core                       what it measures
 :func:`factor_vae_score`   Kim & Mnih (2018): in a batch with one factor fixed, the code
                            dimension of least (normalised) variance votes for that factor; a
                            majority-vote classifier maps dimensions to factors.
-:func:`mig`                Chen et al. (2018): for each factor v_k, the gap between the two
-                           largest I(z_j; v_k) / H(v_k) over code dimensions j, averaged.
+:func:`mig`                Chen et al. (2018): for each factor v_a, the gap between the two
+                           largest I(z_j; v_a) / H(v_a) over code dimensions j, averaged.
 =========================  ==================================================================
 
 The samplers (:func:`beta_vae_pairs`, :func:`factor_vae_batches`) draw factor classes from a
@@ -63,7 +63,7 @@ def discretize(codes, bins: int = 20) -> np.ndarray:
 
 
 def entropy(factors) -> np.ndarray:
-    """Plug-in entropy H(v_k) in nats of each column of discrete ``factors`` (N, K) → (K,)."""
+    """Plug-in entropy H(v_a) in nats of each column of discrete ``factors`` (n, F) → (F,)."""
     v = _array(factors, "factors", 2, integer=True)
     out = np.empty(v.shape[1])
     for k in range(v.shape[1]):
@@ -74,7 +74,7 @@ def entropy(factors) -> np.ndarray:
 
 
 def mutual_information(discrete_codes, factors) -> np.ndarray:
-    """Plug-in mutual information I(z_j; v_k) in nats, (D, K), between discrete columns."""
+    """Plug-in mutual information I(z_j; v_a) in nats, (m, F), between discrete columns."""
     z = _array(discrete_codes, "discrete_codes", 2, integer=True)
     v = _array(factors, "factors", 2, integer=True)
     if len(z) != len(v):
@@ -94,9 +94,9 @@ def mutual_information(discrete_codes, factors) -> np.ndarray:
 
 
 def mig_gaps(mi, entropies) -> np.ndarray:
-    """Per-factor gap: (largest − second largest I(z_j; v_k) over j) / H(v_k), shape (K,).
+    """Per-factor gap: (largest − second largest I(z_j; v_a) over j) / H(v_a), shape (F,).
 
-    ``mi`` is the (D, K) mutual-information matrix and ``entropies`` the (K,) H(v_k).
+    ``mi`` is the (m, F) mutual-information matrix and ``entropies`` the (F,) H(v_a).
     """
     m = _array(mi, "mi", 2).astype(np.float64)
     h = _array(entropies, "entropies", 1).astype(np.float64)
@@ -123,7 +123,7 @@ def mig(codes, factors, bins: int = 20) -> float:
 
 def factor_of_each(mi, factor_names) -> list[tuple[str, float]]:
     """For each code coordinate j, the factor it shares the most information with, and that
-    normalised information: ``[(name, I(z_j; v_k) / H(v_k)), …]`` from the (D, K) matrix ``mi``
+    normalised information: ``[(name, I(z_j; v_a) / H(v_a)), …]`` from the (m, F) matrix ``mi``
     that :func:`evaluate` returns. What labels a row of a latent traversal."""
     m = _array(mi, "mi", 2).astype(np.float64)
     names = list(factor_names) if not isinstance(factor_names, str) else None
@@ -289,7 +289,7 @@ def evaluate(representation, dataset, *, points: int = 500, batch_size: int = 64
         mig_samples: images drawn for MIG and for the global std of the FactorVAE score.
 
     Returns ``{"beta_vae", "factor_vae", "mig", "mi"}``, ``mi`` being the (D, K) matrix of
-    I(z_j; v_k) / H(v_k) that MIG reads its gaps from; for a dict, one such dict per name.
+    I(z_j; v_a) / H(v_a) that MIG reads its gaps from; for a dict, one such dict per name.
     """
     reps, unwrap = _by_name(representation)
     for f in reps.values():

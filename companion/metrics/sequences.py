@@ -36,7 +36,7 @@ def jumpy_errors(model, frames: torch.Tensor, t1: int, jumps: Sequence[int], *, 
 
 @torch.no_grad()
 def belief_probe(model, train, test, targets, *, skip: int = 2) -> dict[str, float]:
-    """R² of linear maps from the belief states b_t (t ≥ ``skip``, ``model.beliefs``) to true
+    """R² of linear maps from the belief states h_t (b_t in the paper; t ≥ ``skip``, ``model.beliefs``) to true
     state variables, fitted on ``train`` and scored on ``test`` (both :class:`Sequences`).
     ``targets`` maps a name to a function ``Sequences -> (N, T[, k])`` tensor."""
     from companion.data.sequences import Sequences

@@ -38,7 +38,7 @@ class AutoencoderConfig:
         linear: no non-linearity anywhere (MLP only, Gaussian likelihood, identity output).
         act: activation of the hidden layers.
         likelihood: ``"gaussian"`` (the squared error on x') or ``"bernoulli"``
-            (cross-entropy; the decoder emits logits and x' = σ(logits)).
+            (cross-entropy; the decoder emits logits and x' = sigmoid(logits)).
         out_act: output activation under the Gaussian likelihood (``"identity"`` or ``"sigmoid"``).
         code_act: activation of the code layer z (``"identity"``: a linear bottleneck).
     """
@@ -98,7 +98,7 @@ class Autoencoder(Model):
         cfg = self.config
         act = "identity" if cfg.linear else cfg.act
         if cfg.architecture == "mlp":
-            # g_φ: x (B, d) → z (B, k);  f_θ: z (B, k) → x' (B, d)
+            # g_φ: x (B, d) → z (B, m);  f_θ: z (B, m) → x' (B, d)
             self.encoder = MLP(cfg.input_dim, cfg.hidden, cfg.code_size, act=act, out_act=cfg.code_act)
             self.decoder = nn.Sequential(MLP(cfg.code_size, cfg.hidden[::-1], cfg.input_dim, act=act),
                                          nn.Unflatten(1, cfg.image_shape))
@@ -114,7 +114,7 @@ class Autoencoder(Model):
         return self.encoder(x)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """The decoder's raw output before the output activation: (B, k) → (B, C, H, W)."""
+        """The decoder's raw output before the output activation: (B, m) → (B, C, H, W)."""
         if z.dim() != 2 or z.shape[1] != self.config.code_size:
             raise ValueError(f"expected codes of shape (B, {self.config.code_size}), got {tuple(z.shape)}")
         return self.decoder(z)
@@ -127,7 +127,7 @@ class Autoencoder(Model):
         """Decode z and score it against ``target``: returns (L_recon, x').
 
         With the cross-entropy the loss is computed from the logits (stable) and
-        x' = σ(logits); with the squared error x' is the output activation's value.
+        x' = sigmoid(logits); with the squared error x' is the output activation's value.
         """
         out = self.decode_logits(z)                 # (B, C, H, W)
         if self.config.likelihood == "bernoulli":
@@ -142,6 +142,6 @@ class Autoencoder(Model):
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
         """Encode, decode and score the reconstruction against ``target`` (default: x)."""
-        z = self.encode(x)                          # (B, k)
+        z = self.encode(x)                          # (B, m)
         recon, x_hat = self.reconstruct(z, x if target is None else target)
         return Output(loss=recon, terms={"recon": recon}, x_hat=x_hat, z=z)

@@ -3,9 +3,9 @@ r"""The contractive autoencoder (Rifai et al., 2011).
 Penalise how much the code moves when the input moves: add the squared Frobenius norm of
 the encoder's Jacobian,
 
-    L_CAE = L_recon + λ (1/n) Σ_i ‖J_f(x⁽ⁱ⁾)‖²_F,   ‖J_f(x)‖²_F = Σ_ij (∂h_j(x)/∂x_i)².
+    L_CAE = L_recon + λ (1/n) Σ_i ‖J_g(x⁽ⁱ⁾)‖²_F,   ‖J_g(x)‖²_F = Σ_jl (∂z_j(x)/∂x_l)².
 
-The encoder is one sigmoid layer h = σ(W x + b), for which the penalty has the closed form
+The encoder is one sigmoid layer z = sigmoid(W x + b), for which the penalty has the closed form
 Σ_j (h_j (1 − h_j))² Σ_i W_ji² (:func:`companion.losses.contractive_penalty`): no Jacobian
 is ever built during training.
 """
@@ -46,7 +46,7 @@ class ContractiveAutoencoderConfig(AutoencoderConfig):
 
 
 class ContractiveAutoencoder(Autoencoder):
-    """Sigmoid encoder h = σ(W x + b), decoder, and λ‖J_f‖²_F; terms ``recon``, ``contractive``."""
+    """Sigmoid encoder z = sigmoid(W x + b), decoder, and λ‖J_g‖²_F; terms ``recon``, ``contractive``."""
 
     config_class = ContractiveAutoencoderConfig
 
@@ -56,8 +56,8 @@ class ContractiveAutoencoder(Autoencoder):
         return self.encoder[1].weight
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
-        h = self.encode(x)                                             # (B, k), in (0, 1)
+        h = self.encode(x)                                             # the code z: (B, m), in (0, 1)
         recon, x_hat = self.reconstruct(h, x if target is None else target)
-        jacobian_sq = losses.contractive_penalty(h, self.encoder_weight).mean()   # mean_i ‖J_f(x_i)‖²_F
+        jacobian_sq = losses.contractive_penalty(h, self.encoder_weight).mean()   # mean over the batch of ‖J_g(x)‖²_F
         loss = recon + self.config.lam * jacobian_sq
         return Output(loss=loss, terms={"recon": recon, "contractive": jacobian_sq}, x_hat=x_hat, z=h)

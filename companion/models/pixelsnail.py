@@ -3,10 +3,10 @@ r"""A PixelSNAIL-style prior (Chen et al., 2018), small enough for a CPU: the pr
 Chapter 8's :class:`PixelCNN` sees a position's past only through a few stacked k×k masked
 convolutions. Two additions widen its view:
 
-* **gated residual blocks**, h ← h + W (tanh(a) ⊙ σ(b)) with [a, b] a masked convolution of h
+* **gated residual blocks**, h ← h + W (tanh(h_filter) ⊙ sigmoid(h_gate)) with [h_filter, h_gate] a masked convolution of h
   (plus, for a conditional prior, a 1×1 convolution of the conditioning codes);
 * **causal multi-head self-attention** over the raster order: position t attends to every
-  position s ≤ t, so one layer reaches the whole past. This keeps causality because the
+  position t' ≤ t, so one layer reaches the whole past. This keeps causality because the
   features at s come after the first mask-"A" convolution and so depend only on codes before s.
 
 Sampling and the loss are :class:`PixelCNN`'s. A conditional prior (the bottom level of
@@ -25,7 +25,7 @@ from companion.models.pixelcnn import MaskedConv2d, PixelCNN
 
 
 class GatedBlock(nn.Module):
-    """h + W (tanh(a) ⊙ σ(b)), [a, b] = masked conv "B" of h (+ conditioning)."""
+    """h + W (tanh(h_filter) ⊙ sigmoid(h_gate)), [h_filter, h_gate] = masked conv "B" of h (+ conditioning)."""
 
     def __init__(self, channels: int, kernel_size: int, cond_channels: int = 0) -> None:
         super().__init__()
@@ -52,7 +52,7 @@ def causal_mask(n: int, device=None) -> torch.Tensor:
 
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention over raster positions with a learned position embedding;
-    position t attends to positions s ≤ t. Residual: h + W_o attention(LayerNorm(h)).
+    position t attends to positions t' ≤ t. Residual: h + W_o attention(LayerNorm(h)).
 
     Each head computes softmax(q kᵀ / √d + mask) v with the keys s > t masked out
     (:func:`causal_mask`), written with ``F.scaled_dot_product_attention(…, is_causal=True)``:
@@ -78,7 +78,7 @@ class CausalSelfAttention(nn.Module):
         t = hh * ww
         s = self.norm(h.flatten(2).transpose(1, 2) + self.position[:t])    # (B, T, C), raster order
         q, k, v = self.qkv(s).view(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)       # (B, heads, T, C/heads); s ≤ t only
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)       # (B, heads, T, C/heads); t' ≤ t only
         y = self.out(y.transpose(1, 2).reshape(b, t, c))                  # (B, T, C)
         return h + y.transpose(1, 2).reshape(b, c, hh, ww)
 

@@ -82,7 +82,7 @@ class SparseAutoencoder(Autoencoder):
         return [a.mean(dim=0) for a in self.hidden_activations(x)]
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
-        acts = self.hidden_activations(x)                       # [(B, s_l)] for each layer l
+        acts = self.hidden_activations(x)                       # one (B, units) tensor per sigmoid layer
         z = acts[-1]                                            # (B, code_size)
         recon, x_hat = self.reconstruct(z, x if target is None else target)
         # Σ_l Σ_j KL(ρ ‖ ρ̂_j⁽ˡ⁾), with ρ̂ the mean activation over this batch

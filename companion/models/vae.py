@@ -17,8 +17,8 @@ into index-code mutual information, total correlation and dimension-wise KL
 
 Two cures for posterior collapse, for the β objective: ``kl_warmup_steps`` anneals the KL's
 weight linearly from 0 to β over that many training steps (Bowman et al. 2016), and
-``free_bits`` λ replaces the KL by Σ_j max(λ, KL_j), KL_j the batch's mean KL of dimension j,
-so a dimension pays nothing, and is not pushed to the prior, until it carries λ nats
+``free_bits`` κ replaces the KL by Σ_j max(κ, KL_j), KL_j the batch's mean KL of dimension j,
+so a dimension pays nothing, and is not pushed to the prior, until it carries κ nats
 (Kingma et al. 2016). With ``binarize`` every training batch is resampled as x ∼ Bernoulli(x)
 (dynamic binarisation, as in Burda et al. 2016's MNIST setting).
 """
@@ -42,7 +42,7 @@ class VAEConfig:
 
     Attributes:
         image_shape: (C, H, W) of the inputs.
-        latent_size: dimension k of z.
+        latent_size: dimension m of z (the code size).
         hidden: hidden layer sizes of the MLP encoder (mirrored in the decoder).
         act: activation of the hidden layers.
         likelihood: ``"bernoulli"`` (inputs must lie in [0, 1]) or ``"gaussian"``.
@@ -58,7 +58,7 @@ class VAEConfig:
             assumes (needed with ``tc_weight``).
         kl_warmup_steps: KL annealing: the KL's weight rises linearly from 0 to β over this
             many training steps (0: no annealing). β objective only.
-        free_bits: λ ≥ 0, nats per latent dimension: the KL term becomes Σ_j max(λ, KL_j) with
+        free_bits: κ ≥ 0, nats per latent dimension: the KL term becomes Σ_j max(κ, KL_j) with
             KL_j averaged over the batch (0: the plain KL). β objective only.
         binarize: resample each training batch as x ∼ Bernoulli(x) (dynamic binarisation;
             Bernoulli likelihood only). Evaluation mode leaves the inputs as given.
@@ -143,9 +143,9 @@ class VAE(Model):
     def __init__(self, config: VAEConfig | None = None, **kwargs) -> None:
         super().__init__(config, **kwargs)
         cfg = self.config
-        # q_φ(z|x): x (B, d) → [μ, log σ²] (B, 2k)
+        # q_φ(z|x): x (B, d) → [μ, log σ²] (B, 2m)
         self.encoder = MLP(cfg.input_dim, cfg.hidden, 2 * cfg.latent_size, act=cfg.act)
-        # p_θ(x|z): z (B, k) → logits or means (B, d)
+        # p_θ(x|z): z (B, m) → logits or means (B, d)
         self.decoder = nn.Sequential(MLP(cfg.latent_size, cfg.hidden[::-1], cfg.input_dim, act=cfg.act),
                                      nn.Unflatten(1, cfg.image_shape))
         # Training steps taken (advanced by forward in training mode), for the capacity and KL schedules.
@@ -167,13 +167,13 @@ class VAE(Model):
         return cfg.beta * min(1.0, self.steps.item() / cfg.kl_warmup_steps)
 
     def posterior_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(μ, log σ²) of q_φ(z|x), each (B, k)."""
+        """(μ, log σ²) of q_φ(z|x), each (B, m)."""
         self.check_images(x)
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar.clamp(-30.0, 20.0)
 
     def encode(self, x: torch.Tensor) -> Independent:
-        """q_φ(z|x) = N(μ, diag σ²) as a distribution over (B, k) with event shape (k,)."""
+        """q_φ(z|x) = N(μ, diag σ²) as a distribution over (B, m) with event shape (m,)."""
         mu, logvar = self.posterior_params(x)
         return Independent(Normal(mu, (0.5 * logvar).exp()), 1)
 
@@ -185,7 +185,7 @@ class VAE(Model):
 
     def decode(self, z: torch.Tensor | Distribution) -> Independent:
         """p_θ(x|z) over images, event shape (C, H, W); ``.mean`` is the expected image.
-        ``z`` is a batch of codes (B, k), or the q_φ(z|x) that :meth:`encode` returns, in
+        ``z`` is a batch of codes (B, m), or the q_φ(z|x) that :meth:`encode` returns, in
         which case its mean is decoded."""
         if isinstance(z, Distribution):
             z = z.mean
@@ -201,7 +201,7 @@ class VAE(Model):
         if cfg.binarize and self.training:                        # dynamic binarisation: x ∼ Bernoulli(x)
             x = torch.bernoulli(x)
             target = None if target is None else torch.bernoulli(target)
-        mu, logvar = self.posterior_params(x)                     # (B, k) each
+        mu, logvar = self.posterior_params(x)                     # (B, m) each
         eps = torch.randn_like(mu)
         z = mu + (0.5 * logvar).exp() * eps                       # reparameterisation: z = μ + σ ⊙ ε
         out, lik = self.decoder(z), cfg.likelihood
@@ -215,7 +215,7 @@ class VAE(Model):
             loss = recon + cfg.beta * (parts["mi"] + parts["dim_kl"]) + cfg.tc_weight * parts["tc"]
         elif cfg.capacity is None:
             penalty = kl
-            if cfg.free_bits:                                     # free bits: Σ_j max(λ, KL_j), KL_j the batch mean
+            if cfg.free_bits:                                     # free bits: Σ_j max(κ, KL_j), KL_j the batch mean
                 penalty = losses.kl_normal_std_normal_per_dim(mu, logvar).mean(0).clamp(min=cfg.free_bits).sum()
             weight = self.kl_weight()
             loss = recon + weight * penalty                                       # L_BETA

@@ -1,22 +1,23 @@
 r"""Vector quantisation and the VQ-VAE (van den Oord et al., 2017).
 
-The encoder E maps an image to a grid of vectors z_e(x) ∈ R^D; each is replaced by its
-nearest code vector in a codebook e ∈ R^{K×D},
+The encoder g_φ maps an image to a grid of vectors z_e = g_φ(x) ∈ R^D; each is replaced by
+its nearest code vector e_c of a codebook of K vectors,
 
-    z_q(x) = e_k,   k = argmin_i ‖z_e(x) − e_i‖₂,
+    z_q = e_{c*},   c* = argmin_c ‖z_e − e_c‖₂,
 
-and the decoder D reconstructs the image from the grid of z_q. The loss is
+and the decoder f_θ reconstructs the image from the grid of z_q. The loss is
 
-    L = ‖x − D(z_q)‖² + ‖sg[z_e(x)] − e_k‖² + β ‖z_e(x) − sg[e_k]‖²
-        reconstruction     VQ (codebook)         commitment
+    L = −log p_θ(x | z_q) + ‖sg[z_e] − e_{c*}‖² + β ‖z_e − sg[e_{c*}]‖²
+          reconstruction      VQ (codebook)         commitment
 
 where sg is the stop-gradient. argmin has no gradient; the straight-through estimator
-copies the gradient at z_q to z_e: z_q = z_e + sg[e_k − z_e]. With ``ema=True`` the
-codebook is instead the running mean of the encoder outputs assigned to each code,
+copies the gradient at z_q to z_e: z_q = z_e + sg[e_{c*} − z_e]. With ``ema=True`` the
+codebook is instead the running mean of the encoder outputs assigned to each code: with S_c
+the encoder outputs of the batch that chose code c,
 
-    N_i ← γ N_i + (1 − γ) n_i,   m_i ← γ m_i + (1 − γ) Σ_j z_{i,j},   e_i = m_i / N_i,
+    N_c ← γ N_c + (1 − γ) |S_c|,   a_c ← γ a_c + (1 − γ) Σ_{z ∈ S_c} z,   e_c = a_c / N_c,
 
-and the VQ term is reported but not optimised.
+and the VQ term is reported but not optimised (chapter 8's notation).
 """
 from __future__ import annotations
 
@@ -38,8 +39,9 @@ class Quantized(NamedTuple):
     Attributes:
         z_q: quantised grid (B, D, H, W) with the straight-through gradient to z_e.
         indices: chosen code of each position, (B, H, W) int64.
-        vq: ‖sg[z_e] − e_k‖², summed over positions and D, mean over the batch.
-        commitment: ‖z_e − sg[e_k]‖², same reduction (unweighted: the model applies β).
+        vq: ‖sg[z_e] − e_c‖² of each position's chosen code c, summed over positions and D,
+            mean over the batch.
+        commitment: ‖z_e − sg[e_c]‖², same reduction (unweighted: the model applies β).
         perplexity: exp(entropy) of the codes used in this batch.
     """
 
@@ -63,7 +65,7 @@ def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
 
 
 def perplexity(counts: torch.Tensor) -> torch.Tensor:
-    """exp(−Σ p_i log p_i) of code counts (K,): K when all codes are used equally, 1 when one is."""
+    """exp(−Σ_c p_c log p_c) of code counts (K,): K when all codes are used equally, 1 when one is."""
     if not isinstance(counts, torch.Tensor) or counts.dim() != 1:
         raise ValueError(f"perplexity expects code counts (K,), got {tuple(getattr(counts, 'shape', ())) or counts!r}")
     if (counts < 0).any():
@@ -80,7 +82,7 @@ class VectorQuantizer(nn.Module):
         code_dim: D ≥ 1; must equal the channels of the encoder output.
         ema: learn the codebook by exponential moving averages instead of the VQ loss.
         decay: γ ∈ (0, 1) of the moving averages.
-        eps: Laplace smoothing of the counts N_i, so that an unused code never divides by 0.
+        eps: Laplace smoothing of the counts N_c, so that an unused code never divides by 0.
         restart_dead: re-initialise codes whose usage (a moving average of their share of the
             assignments, decay ``usage_decay``) falls below ``dead_fraction`` of the uniform share
             1/K, from encoder outputs of the current batch.
@@ -109,13 +111,13 @@ class VectorQuantizer(nn.Module):
         self.usage_decay = float(usage_decay)
         init = torch.empty(num_codes, code_dim).uniform_(-1 / num_codes, 1 / num_codes)
         if ema:
-            # e_i = m_i / N_i is a buffer: no gradient reaches it.
+            # e_c = a_c / N_c is a buffer: no gradient reaches it.
             self.register_buffer("codebook", init.clone())
-            self.register_buffer("ema_count", torch.ones(num_codes))          # N_i
-            self.register_buffer("ema_sum", init.clone())                     # m_i
+            self.register_buffer("ema_count", torch.ones(num_codes))          # N_c
+            self.register_buffer("ema_sum", init.clone())                     # a_c
         else:
             self.codebook = nn.Parameter(init)
-        self.register_buffer("usage", torch.full((num_codes,), 1.0 / num_codes))   # moving average of p_i
+        self.register_buffer("usage", torch.full((num_codes,), 1.0 / num_codes))   # moving average of p_c
         self.register_buffer("restarts", torch.zeros((), dtype=torch.long))
 
     def extra_repr(self) -> str:
@@ -131,10 +133,10 @@ class VectorQuantizer(nn.Module):
         with torch.no_grad():
             idx = nearest_code(flat, self.codebook)                          # (N,)
             counts = torch.bincount(idx, minlength=self.num_codes).to(flat.dtype)
-        e_k = self.codebook.index_select(0, idx)     # (N, D); not codebook[idx], whose CPU gradient sums in a racy order
-        vq = (flat.detach() - e_k).pow(2).sum() / b                          # ‖sg[z_e] − e_k‖²
-        commitment = (flat - e_k.detach()).pow(2).sum() / b                  # ‖z_e − sg[e_k]‖²
-        z_q = flat + (e_k - flat).detach()                                   # straight-through
+        e_c = self.codebook.index_select(0, idx)     # (N, D); not codebook[idx], whose CPU gradient sums in a racy order
+        vq = (flat.detach() - e_c).pow(2).sum() / b                          # ‖sg[z_e] − e_c‖²
+        commitment = (flat - e_c.detach()).pow(2).sum() / b                  # ‖z_e − sg[e_c]‖²
+        z_q = flat + (e_c - flat).detach()                                   # straight-through
         if self.training and torch.is_grad_enabled() and torch.isfinite(flat).all():
             self._update(flat.detach(), idx, counts)        # never from a NaN/inf batch: buffers stay as they were
         z_q = z_q.view(b, h, w, d).permute(0, 3, 1, 2)
@@ -146,12 +148,12 @@ class VectorQuantizer(nn.Module):
         self.usage.mul_(u).add_((1 - u) * counts / counts.sum())
         g = self.decay
         if self.ema:
-            sums = torch.zeros_like(self.ema_sum).index_add_(0, idx, flat)   # Σ_j z_{i,j}
-            self.ema_count.mul_(g).add_((1 - g) * counts)                    # N_i
-            self.ema_sum.mul_(g).add_((1 - g) * sums)                        # m_i
+            sums = torch.zeros_like(self.ema_sum).index_add_(0, idx, flat)   # the sum over S_c
+            self.ema_count.mul_(g).add_((1 - g) * counts)                    # N_c
+            self.ema_sum.mul_(g).add_((1 - g) * sums)                        # a_c
             n = self.ema_count.sum()
             smoothed = (self.ema_count + self.eps) / (n + self.num_codes * self.eps) * n
-            self.codebook.copy_(self.ema_sum / smoothed[:, None])            # e_i = m_i / N_i
+            self.codebook.copy_(self.ema_sum / smoothed[:, None])            # e_c = a_c / N_c
         if self.restart_dead:
             dead = self.usage < self.dead_fraction / self.num_codes
             if dead.any():
@@ -233,10 +235,10 @@ class VQVAE(Model):
     def __init__(self, config: VQVAEConfig | None = None, **kwargs) -> None:
         super().__init__(config, **kwargs)
         cfg = self.config
-        self.encoder = ConvDown(cfg.image_shape, cfg.channels, cfg.code_dim)              # E: x → z_e
+        self.encoder = ConvDown(cfg.image_shape, cfg.channels, cfg.code_dim)              # g_φ: x → z_e
         self.quantizer = VectorQuantizer(cfg.num_codes, cfg.code_dim, ema=cfg.codebook != "loss",
                                          decay=cfg.decay, restart_dead=cfg.codebook == "ema+restart")
-        self.decoder = ConvUp(cfg.code_dim, cfg.channels[::-1], cfg.image_shape[0])       # D: z_q → x
+        self.decoder = ConvUp(cfg.code_dim, cfg.channels[::-1], cfg.image_shape[0])       # f_θ: z_q → x
         self.grid_shape = self.encoder.out_shape[1:]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

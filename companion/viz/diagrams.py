@@ -250,6 +250,12 @@ def _finish(ax, xlim, ylim, title):
     return ax
 
 
+# chapter 8's notation: encoder g_φ, decoder f_θ, code vectors e_c, the chosen code c*
+ZE = r"$\mathbf{z}_\mathrm{e} = g_\phi(\mathbf{x})$"
+ZQ = "\n".join([r"$\mathbf{z}_\mathrm{q} = \mathbf{e}_{c^*}$,",
+                r"$c^* = \mathrm{argmin}_c\, \Vert\mathbf{z}_\mathrm{e} - \mathbf{e}_c\Vert$"])
+
+
 def _vqvae(model, ax, title):
     cfg = model.config
     s = _shapes_of_children(model, torch.zeros(2, *cfg.image_shape))
@@ -259,19 +265,20 @@ def _vqvae(model, ax, title):
     ax = _ax(ax, (11, 3.2))
     nodes = {
         "x": Node(0, 0, f"x\n{_shape_text(cfg.image_shape)}", "data", 1.0),
-        "enc": Node(2.0, 0, _layers_text("encoder E", enc), "encoder", 2.0, 0.3 + 0.2 * len(enc)),
-        "ze": Node(4.1, 0, f"z_e(x)\n{h}×{w} vectors\nof size {d}", "code", 1.4, 0.75),
-        "cb": Node(6.1, 1.45, f"codebook e_1…e_K\nK = {cfg.num_codes}, D = {d}\n({cfg.codebook})", "codebook",
-                   1.8, 0.75),
-        "zq": Node(6.1, 0, f"z_q(x) = e_k,\nk = argmin_i ‖z_e − e_i‖\n{h}×{w} indices", "code", 2.0, 0.75),
-        "dec": Node(8.4, 0, _layers_text("decoder D", dec), "decoder", 2.1, 0.3 + 0.2 * len(dec)),
+        "enc": Node(2.0, 0, _layers_text(r"encoder $g_\phi$", enc), "encoder", 2.0, 0.3 + 0.2 * len(enc)),
+        "ze": Node(4.1, 0, ZE + f"\n{h}×{w} vectors\nof size {d}", "code", 1.4, 0.75),
+        "cb": Node(6.1, 1.45, r"codebook $\mathbf{e}_0$ … $\mathbf{e}_{K-1}$" + f"\nK = {cfg.num_codes}, D = {d}\n"
+                   f"({cfg.codebook})", "codebook", 1.8, 0.75),
+        "zq": Node(6.1, 0, ZQ + f"\n{h}×{w} indices", "code", 2.0, 0.75),
+        "dec": Node(8.4, 0, _layers_text(r"decoder $f_\theta$", dec), "decoder", 2.1, 0.3 + 0.2 * len(dec)),
         "out": Node(10.4, 0, f"x′\n{_shape_text(s['decoder'])}", "data", 1.0),
     }
     _graph(ax, nodes, [("x", "enc"), ("enc", "ze"), ("ze", "zq"), ("cb", "zq", "nearest"), ("zq", "dec"),
                        ("dec", "out")])
     ax.annotate("", (4.1, -0.42), (6.1, -0.42), arrowprops=dict(arrowstyle="->", color="C3", ls="--", lw=1,
                                                                 connectionstyle="arc3,rad=-0.4"))
-    ax.text(5.1, -1.0, "gradient copied from z_q to z_e (straight-through)", ha="center", fontsize=7.5, color="C3")
+    ax.text(5.1, -1.0, r"gradient copied from $\mathbf{z}_\mathrm{q}$ to $\mathbf{z}_\mathrm{e}$ (straight-through)",
+            ha="center", fontsize=7.5, color="C3")
     return _finish(ax, (-0.6, 11.0), (-1.2, 2.0), title)
 
 
@@ -283,11 +290,11 @@ def _vqvae2(model, ax, title):
     W = 1.7
     nodes = {
         "x": Node(0, 0, f"x\n{_shape_text(cfg.image_shape)}", "data", 1.0),
-        "encb": Node(1.8, 0, f"encoder_bottom\n→ h_b {_shape_text(s['encoder_bottom'])}", "encoder", W),
+        "encb": Node(1.8, 0, f"encoder_bottom\n→ h_bot {_shape_text(s['encoder_bottom'])}", "encoder", W),
         "enct": Node(1.8, 1.6, f"encoder_top\n→ {_shape_text(s['encoder_top'])}", "encoder", W),
         "qt": Node(3.9, 1.6, f"quantizer_top\nK = {cfg.num_codes_top}\n{t[1]}×{t[2]} codes", "code", W, 0.75),
         "dect": Node(6.0, 1.6, f"decoder_top\n→ {_shape_text(s['decoder_top'])}", "decoder", W),
-        "cond": Node(6.0, 0, f"condition [h_b, ·]\n→ {_shape_text(s['condition'])}", "encoder", W),
+        "cond": Node(6.0, 0, f"condition [h_bot, ·]\n→ {_shape_text(s['condition'])}", "encoder", W),
         "qb": Node(8.1, 0, f"quantizer_bottom\nK = {cfg.num_codes_bottom}\n{b[1]}×{b[2]} codes", "code", W, 0.75),
         "up": Node(8.1, 2.8, f"upsample_top\n→ {_shape_text(s['upsample_top'])}", "decoder", W),
         "dec": Node(10.2, 0, f"decoder\n[e_bottom, up(e_top)]\n→ {_shape_text(s['decoder'])}", "decoder", W, 0.75),
@@ -319,7 +326,7 @@ def _dashed(color="k"):
 
 def vae_graphical_model():
     """The VAE as a graphical model (survey Fig. 6): z → x is the generative model p_θ
-    (solid), x → z the approximate posterior q_φ(z|x) (dashed), N examples in a plate."""
+    (solid), x → z the approximate posterior q_φ(z|x) (dashed), n examples in a plate."""
     daft = _daft()
     pgm = daft.PGM(node_unit=1.0, grid_unit=2.0)
     pgm.add_node("phi", r"$\phi$", 0.0, 1.6, fixed=True)
@@ -330,7 +337,7 @@ def vae_graphical_model():
     pgm.add_edge("theta", "z")
     pgm.add_edge("theta", "x")
     pgm.add_edge("phi", "z", plot_params=_dashed("C0"))
-    pgm.add_plate([0.6, -0.1, 1.2, 2.3], label=r"$N$", position="bottom right")
+    pgm.add_plate([0.6, -0.1, 1.2, 2.3], label=r"$n$", position="bottom right")
     ax = _render(pgm)
     # q_φ(z|x) runs against the generative arrow: drawn curved, so the two do not overlap
     nodes = sorted((p for p in ax.patches if type(p).__name__ == "Ellipse" and p.width >= 0.5),
@@ -352,8 +359,8 @@ def state_space_model(steps: int = 4):
     daft = _daft()
     pgm = daft.PGM(node_unit=1.0, grid_unit=1.8)
     for t in range(1, steps + 1):
-        pgm.add_node(f"z{t}", rf"$z_{t}$", t, 1.2)
-        pgm.add_node(f"x{t}", rf"$x_{t}$", t, 0.0, observed=True)
+        pgm.add_node(f"z{t}", rf"$\mathbf{{z}}_{t}$", t, 1.2)
+        pgm.add_node(f"x{t}", rf"$\mathbf{{x}}_{t}$", t, 0.0, observed=True)
         pgm.add_edge(f"z{t}", f"x{t}")
         if t > 1:
             pgm.add_edge(f"z{t - 1}", f"z{t}")
@@ -362,9 +369,10 @@ def state_space_model(steps: int = 4):
 
 
 def tdvae_training_graph(model=None):
-    """One TD-VAE training pair (t₁, t₂) (survey Fig. 14): beliefs b = RNN(b, x) (boxes),
-    z_{t₂} ∼ p_B(·|b_{t₂}), z_{t₁} ∼ p_S(·|z_{t₂}, b_{t₁}, b_{t₂}) (dashed: the inference
-    side), and the generative side p_B(z_{t₁}|b_{t₁}), p_T(z_{t₂}|z_{t₁}), p_D(x_{t₂}|z_{t₂}).
+    """One TD-VAE training pair (t₁, t₂) (survey Fig. 14): beliefs h = RNN(h, x) (boxes; the
+    paper's b), z_{t₂} ∼ p_B(·|h_{t₂}), z_{t₁} ∼ p_S(·|z_{t₂}, h_{t₁}, h_{t₂}) (dashed: the
+    inference side), and the generative side p_B(z_{t₁}|h_{t₁}), p_T(z_{t₂}|z_{t₁}),
+    p_D(x_{t₂}|z_{t₂}); the labels B, S, T, D are upright, as in chapter 10.
     Given a :class:`~companion.models.TDVAE`, nodes are labelled with its sizes."""
     from companion.models import TDVAE
 
@@ -379,19 +387,19 @@ def tdvae_training_graph(model=None):
         return rf"$\mathbf{{{sym}}}_{{t_{t}}}$" + ("" if n is None else f"\n{n}")
     for t, x0 in ((1, 0.0), (2, 2.4)):
         pgm.add_node(f"x{t}", lab("x", t, "x"), x0, 0.0, observed=True)
-        pgm.add_node(f"b{t}", lab("b", t, "b"), x0, 1.2, shape="rectangle")
+        pgm.add_node(f"b{t}", lab("h", t, "b"), x0, 1.2, shape="rectangle")
         pgm.add_node(f"z{t}", lab("z", t, "z"), x0, 2.4)
         pgm.add_edge(f"x{t}", f"b{t}", label="RNN", xoffset=-0.3)
     pgm.add_edge("b1", "b2", label="…", yoffset=-0.25)
     inference = _dashed("C0")
-    pgm.add_edge("b2", "z2", plot_params=inference, label=r"$p_B$", xoffset=0.25)
-    pgm.add_edge("z2", "z1", plot_params=inference, label=r"$p_S$", yoffset=0.25)
+    pgm.add_edge("b2", "z2", plot_params=inference, label=r"$p_\mathrm{B}$", xoffset=0.25)
+    pgm.add_edge("z2", "z1", plot_params=inference, label=r"$p_\mathrm{S}$", yoffset=0.25)
     pgm.add_edge("b2", "z1", plot_params=inference)
-    pgm.add_edge("b1", "z1", label=r"$p_B$", xoffset=-0.3)
+    pgm.add_edge("b1", "z1", label=r"$p_\mathrm{B}$", xoffset=-0.3)
     pgm.add_node("x2d", r"$\hat{\mathbf{x}}_{t_2}$", 3.8, 2.4)
-    pgm.add_edge("z2", "x2d", label=r"$p_D$")
+    pgm.add_edge("z2", "x2d", label=r"$p_\mathrm{D}$")
     pgm.add_node("z2t", r"$\mathbf{z}_{t_2}$", 1.2, 3.4)
-    pgm.add_edge("z1", "z2t", label=r"$p_T$", xoffset=-0.25)
+    pgm.add_edge("z1", "z2t", label=r"$p_\mathrm{T}$", xoffset=-0.25)
     return _render(pgm)
 
 
@@ -469,13 +477,13 @@ def vqvae2_procedure() -> list[tuple[str, str, str]]:
         return f"{f.__module__}.{f.__qualname__}"
 
     return [
-        ("train", "train the two-level VQ-VAE: encode x to h_b and z_top, quantise the top, condition the "
+        ("train", "train the two-level VQ-VAE: encode x to h_bot and z_top, quantise the top, condition the "
                   "bottom on the decoded top, quantise it, decode both; EMA codebooks",
          f"{name(fit)}({name(VQVAE2)})"),
         ("train", "encode every training image into its top and bottom code grids", name(VQVAE2.encode)),
-        ("train", "fit the top prior p(e_top), an autoregressive PixelSNAIL over the top grid",
+        ("train", "fit the top prior p(c_top), an autoregressive PixelSNAIL over the top grid",
          f"{name(fit)}({name(PixelSNAIL)})"),
-        ("train", "fit the bottom prior p(e_bottom | e_top), the top grid repeated to the bottom's size as its "
+        ("train", "fit the bottom prior p(c_bot | c_top), the top grid repeated to the bottom's size as its "
                   "condition", f"{name(fit)}({name(PixelSNAIL)}(cond_codes=…)), {name(repeat_codes)}"),
         ("sample", "draw top codes from the top prior, one position at a time", name(PixelSNAIL.sample)),
         ("sample", "draw bottom codes given them from the bottom prior", name(PixelSNAIL.sample)),
