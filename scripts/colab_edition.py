@@ -13,7 +13,7 @@ from its ``.md`` here, the way d2l generates its notebooks:
   ``<details>``;
 * ``{cite}`` becomes author–year text linked to its entry in the site's bibliography,
   ``{eq}`` the equation's number (the equation gets a ``\\tag``), ``{doc}`` a link to the
-  site, ``{prf:ref}`` "Theorem n";
+  site, ``{ref}`` a link to the section on the site, ``{prf:ref}`` "Theorem n";
 * a number the text quotes from a computation (``{glue}``) is written into the Markdown as
   the book's own run computed it (``chapters/book_numbers.json``), so that all the prose is
   readable before anything runs; the cell that computes it prints the reader's own value
@@ -179,6 +179,7 @@ class Page:
     proofs: dict[str, str] = field(default_factory=dict)        # label -> "Theorem 1"
     exercises: dict[str, int] = field(default_factory=dict)
     numbers: dict[str, str] = field(default_factory=dict)      # {glue name: the book's value}
+    sections: dict[str, str] = field(default_factory=dict)     # {label: the title of the section it marks}
 
     # ---- numbering, in document order (references may come before their targets)
     def number(self, markdown: list[str]) -> None:
@@ -186,6 +187,9 @@ class Page:
         for text in markdown:
             lines = text.splitlines()
             for i, line in enumerate(lines):
+                if (m := TARGET.match(line)) and (heading := next((l for l in lines[i + 1:] if l.strip()), "")):
+                    if heading.startswith("#"):
+                        self.sections[m["label"]] = self.inline(heading.lstrip("#").strip())
                 if m := EQ_LABEL.match(line):
                     self.equations[m["label"]] = len(self.equations) + 1
                 elif (m := FENCE_OPEN.match(line)) and (m["name"] in PROOF_KINDS or m["name"] == "exercise"):
@@ -234,6 +238,13 @@ class Page:
             m = re.match(r"^(?P<text>.*?)\s*<(?P<target>[^>]+)>$", content)
             title, url = self.link(m["target"] if m else content)
             return f"[{m['text'] if m else title}]({url})"
+        if name == "ref":                        # a section of this page, on the website
+            m = re.match(r"^(?P<text>.*?)\s*<(?P<target>[^>]+)>$", content)
+            label = m["target"] if m else content
+            if label not in self.sections:
+                raise ValueError(f"{self.name}: {{ref}} to {label!r}, which marks no section of this page")
+            text = m["text"] if m else f"“{self.sections[label]}”"
+            return f"[{text}]({self.settings.site}{self.name}.html#{label})"
         raise ValueError(f"{self.name}: no plain-Markdown translation of the role {{{name}}}")
 
     def inline(self, text: str) -> str:

@@ -39,6 +39,13 @@ def _neg_elbo(x, mu, lv, eps, decode, kl=True, detach=False):
     return (recon + kl * 0.5 * (mu ** 2 + lv.exp() - lv - 1).sum(1)).mean()
 
 
+def _kl2(mq, lq, mp, lp):
+    """D_KL(N(mq, diag e^lq) ‖ N(mp, diag e^lp)) per row, from torch.distributions."""
+    dist = torch.distributions
+    return dist.kl_divergence(dist.Independent(dist.Normal(mq, (0.5 * lq).exp()), 1),
+                              dist.Independent(dist.Normal(mp, (0.5 * lp).exp()), 1))
+
+
 def _qr_angle(a, b, radians=False, no_qr=False):
     qa, qb = (a, b) if no_qr else (torch.linalg.qr(a)[0], torch.linalg.qr(b)[0])
     c = torch.linalg.svdvals(qa.T @ qb).clamp(max=1.0).min().item()
@@ -144,6 +151,16 @@ WRONG.update({
         lambda lw: torch.log(torch.exp(lw).mean(0)),                         # underflows to −inf
         lambda lw: lw.mean(0),                                               # the ELBO estimate
         lambda lw: torch.logsumexp(lw, dim=0),                               # forgot − log k
+    ],
+    "vae.kl_two_gaussians": [                                                # more in test_ch06_reading.py
+        lambda mq, lq, mp, lp: _kl2(mp, lp, mq, lq),                        # the other direction
+        lambda mq, lq, mp, lp: _kl2(mq, lq, mp, lp) / mq.shape[1],          # mean over dims
+        lambda mq, lq, mp, lp: 2 * _kl2(mq, lq, mp, lp),                    # missing ½
+    ],
+    "vae.free_bits_kl": [                                                    # more in test_ch06_reading.py
+        lambda mu, lv, k: 0.5 * (mu ** 2 + lv.exp() - lv - 1).sum(1).mean(),                     # no floor
+        lambda mu, lv, k: (0.5 * (mu ** 2 + lv.exp() - lv - 1)).clamp(min=k).sum(1).mean(),      # per example
+        lambda mu, lv, k: (0.5 * (mu ** 2 + lv.exp() - lv - 1)).mean(0).clamp(max=k).sum(),      # min, not max
     ],
     "vae.negative_elbo": [                                                   # more in test_ch06_reading.py
         lambda x, mu, lv, eps, dec: _neg_elbo(x, mu, lv, eps, dec, kl=False),             # KL forgotten
@@ -270,6 +287,8 @@ REFERENCE = {
     "vae.reparameterize": lambda mu, lv, eps: mu + torch.exp(0.5 * lv) * eps,
     "vae.gaussian_kl": lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - lv - 1).sum(dim=1),
     "vae.negative_elbo": lambda x, mu, lv, eps, dec: _neg_elbo(x, mu, lv, eps, dec),
+    "vae.kl_two_gaussians": lambda mq, lq, mp, lp: _kl2(mq, lq, mp, lp),
+    "vae.free_bits_kl": lambda mu, lv, k: (0.5 * (mu ** 2 + lv.exp() - lv - 1)).mean(0).clamp(min=k).sum(),
     "beta.mig": lambda mi, h: ((mi.sort(dim=0).values[-1] - mi.sort(dim=0).values[-2]) / h).mean(),
     "beta.capacity_loss": lambda recon, kl, step, c_max, steps, gamma: recon + gamma * (kl - c_max * min(1, step / steps)).abs(),
     "beta.factor_vae_vote": lambda codes, s: int(torch.argmin((codes / s).var(dim=0))),

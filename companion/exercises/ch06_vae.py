@@ -158,3 +158,131 @@ register(Exercise(
          "summed over every pixel of an example; the KL is ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1); "
          "add the two per example, then average over the batch.",
 ))
+
+
+# --------------------------------------------------------------------------- the KL between two Gaussians
+
+def _kl_two_gaussians_reference(mu_q, logvar_q, mu_p, logvar_p):
+    """D_KL(N(μ_q, diag σ_q²) ‖ N(μ_p, diag σ_p²)) per example, summed over the m dimensions:
+    ½ Σ_j (log σ_p² − log σ_q² + (σ_q² + (μ_q − μ_p)²) / σ_p² − 1)."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1).sum(1)
+
+
+def _kl_two_gaussians_cases():
+    g = seeded(65)
+    cases = []
+    for b, m in ((4, 3), (2, 6), (5, 1)):
+        cases.append(tuple(torch.randn(b, m, generator=g, dtype=torch.float64) for _ in range(4)))
+    return cases
+
+
+def _kl_two_gaussians_compare(args):
+    mu_q, logvar_q, mu_p, logvar_p = args
+    ref = _kl_two_gaussians_reference
+    per_dim = 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
+    return {
+        "this is D_KL(p ‖ q), the other direction: the expectation must be under q, the first argument":
+            ref(mu_p, logvar_p, mu_q, logvar_q),
+        "the factor ½ is missing": 2 * per_dim.sum(1),
+        "the KL is averaged over the code dimensions; sum it over them": per_dim.mean(1),
+        "the squared distance of the means is not divided by σ_p²":
+            0.5 * (logvar_p - logvar_q + logvar_q.exp() / logvar_p.exp() + (mu_q - mu_p) ** 2 - 1).sum(1),
+        "the variance is taken as exp(2 · logvar); logvar is log σ², so σ² = exp(logvar)":
+            0.5 * (2 * logvar_p - 2 * logvar_q + ((2 * logvar_q).exp() + (mu_q - mu_p) ** 2) / (2 * logvar_p).exp()
+                   - 1).sum(1),
+    }
+
+
+def _kl_two_gaussians_properties(args, got) -> str | None:
+    want = _kl_two_gaussians_reference(*args)
+    if (problem := tensor_problem(got, want.shape)) is not None:
+        return problem + " (one KL per example, summed over the code dimensions)"
+    got_ = got.detach().double()
+    if not torch.isfinite(got_).all():
+        return "your result contains NaN or inf"
+    if torch.allclose(got_, want, rtol=1e-5, atol=1e-6):           # float32 answers are right too
+        return None
+    for why, value in _kl_two_gaussians_compare(args).items():
+        if torch.isfinite(value).all() and torch.allclose(got_, value, rtol=1e-5, atol=1e-6):
+            return why
+    err = (got_ - want).abs().max().item()
+    return f"values differ from D_KL(q ‖ p): largest absolute error {err:.3g}"
+
+
+register(Exercise(
+    id="vae.kl_two_gaussians",
+    title="D_KL(q ‖ p) between two diagonal Gaussians, per example",
+    cases=_kl_two_gaussians_cases,
+    reference=_kl_two_gaussians_reference,
+    properties=_kl_two_gaussians_properties,
+    hint="per dimension, E_q[log q − log p] = ½ (log σ_p² − log σ_q² + (σ_q² + (μ_q − μ_p)²) / σ_p² − 1), "
+         "with σ² = exp(logvar); sum over dim 1.",
+))
+
+
+# --------------------------------------------------------------------------- free bits
+
+def _free_bits_reference(mu, logvar, kappa):
+    """The free-bits KL term of :class:`companion.models.VAE`: Σ_j max(κ, KL_j), KL_j the batch's mean
+    KL of code dimension j."""
+    return losses.kl_normal_std_normal_per_dim(mu, logvar).mean(0).clamp(min=kappa).sum()
+
+
+def _free_bits_cases():
+    g = seeded(66)
+    cases = []
+    for b, scales, kappa in ((6, (0.05, 0.3, 1.0, 2.0), 0.25), (5, (0.02, 0.1, 0.8, 1.5, 0.5), 0.5),
+                             (8, (0.2, 3.0, 0.05), 0.1)):
+        m = len(scales)
+        mu = (torch.randn(b, m, generator=g, dtype=torch.float64) * torch.tensor(scales, dtype=torch.float64))
+        logvar = torch.randn(b, m, generator=g, dtype=torch.float64) * torch.tensor(scales, dtype=torch.float64)
+        cases.append((mu.requires_grad_(True), logvar.requires_grad_(True), kappa))
+    return cases
+
+
+def _free_bits_variants(mu, logvar, kappa) -> dict[str, torch.Tensor]:
+    """Values of common wrong answers, to name the mistake in the checker's message."""
+    with torch.no_grad():
+        per = losses.kl_normal_std_normal_per_dim(mu, logvar)                # (B, m)
+        return {
+            "the value is the plain KL, averaged over the batch: the floor κ does not act on each dimension's "
+            "batch mean": per.sum(1).mean(),
+            "the floor is applied to each example's KL of each dimension; apply it to the batch mean of "
+            "each dimension": per.clamp(min=kappa).sum(1).mean(),
+            "the KL is capped at κ (min) instead of floored at κ (max)": per.mean(0).clamp(max=kappa).sum(),
+            "the batch is summed; average each dimension's KL over the batch": per.sum(0).clamp(min=kappa).sum(),
+        }
+
+
+def _free_bits_properties(args, got) -> str | None:
+    mu, logvar, kappa = args
+    want = _free_bits_reference(*args)
+    if (problem := tensor_problem(got, ())) is not None:
+        return problem + " (one number for the batch)"
+    if not torch.isfinite(got.detach()).all():
+        return "your result is NaN or inf"
+    if not torch.allclose(got.detach().double(), want.detach(), rtol=1e-5, atol=1e-6):   # float32 is right too
+        for why, value in _free_bits_variants(*args).items():
+            if torch.allclose(got.detach().double(), value, rtol=1e-5, atol=1e-6):
+                return why
+        return f"the value {got.item():.6g} differs from Σ_j max(κ, KL_j), {want.item():.6g}"
+    if not got.requires_grad:
+        return "the result carries no gradient: keep the computation in torch, on mu and logvar"
+    g_got = torch.autograd.grad(got, (mu, logvar), allow_unused=True, retain_graph=True)
+    g_want = torch.autograd.grad(want, (mu, logvar))
+    for name, a, b in zip(("mu", "logvar"), g_got, g_want):
+        if a is None or not torch.allclose(a.double(), b, rtol=1e-5, atol=1e-8):
+            return (f"the value is right but the gradient with respect to {name} is not: a dimension whose "
+                    f"batch-mean KL is below κ must get no gradient, the others the KL's own")
+    return None
+
+
+register(Exercise(
+    id="vae.free_bits_kl",
+    title="the free-bits KL term Σ_j max(κ, KL_j) of a batch",
+    cases=_free_bits_cases,
+    reference=_free_bits_reference,
+    properties=_free_bits_properties,
+    hint="KL_j = ½ (μ_j² + σ_j² − log σ_j² − 1) averaged over the batch (dim 0); then "
+         "torch.clamp(KL_j, min=κ) and sum over the m dimensions.",
+))

@@ -3,9 +3,9 @@
 One :class:`SparseAutoencoder` per β, same seed and same everything else; measured on held-out
 digits: the mean activation ρ̂ of the hidden units, the penalty Σ KL(ρ‖ρ̂_j), the squared
 error, and a linear probe on the codes. Then an **overcomplete** layer (more hidden units than
-pixels), with and without the penalty: does it copy its input? Measured by the share of a
-small random perturbation it passes on (:func:`companion.metrics.perturbation_gain`; the
-identity passes all of it) and by its error on digits whose pixels are scrambled.
+pixels), with and without the penalty: does it copy its input? Measured by the gain of a
+small random perturbation, ‖change out‖ / ‖change in‖ (:func:`companion.metrics.perturbation_gain`;
+the identity scores 1) and by its error on digits whose pixels are scrambled.
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ class Budget:
     n_jacobian: int = 500                    # held-out digits for ‖J‖_F
     n_spectrum: int = 200                    # … for the singular values
     n_shift: int = 300                       # … for the along-data vs random steps
-    step: float = 0.5                        # ε of those steps
+    step: float = 0.5                        # Δ, the length of those steps
 
 
 BUDGETS = {
@@ -67,19 +67,19 @@ CLAIMS = claims(
 )
 
 
-def code_shift(model, x0: torch.Tensor, direction: torch.Tensor, eps: float) -> float:
-    """Mean distance the code moves when the flattened inputs ``x0`` (N, d) step by ``eps``
-    along the unit ``direction`` (N, d)."""
+def code_shift(model, x0: torch.Tensor, direction: torch.Tensor, step: float) -> float:
+    """Mean distance the code moves when the flattened inputs ``x0`` (N, d) take a step of
+    length ``step`` along the unit ``direction`` (N, d)."""
     shape = (-1, *model.config.image_shape)
     with torch.no_grad():
         h0 = model.encode(x0.reshape(shape))
-        h1 = model.encode((x0 + eps * direction).reshape(shape))
+        h1 = model.encode((x0 + step * direction).reshape(shape))
     return (h1 - h0).norm(dim=1).mean().item()
 
 
 def describe(b: Budget) -> str:
     return (f"Contractive (λ = {b.lam:g}) vs plain and denoising (ν = {b.noise_level:g}) autoencoders with one "
-            f"sigmoid layer of {b.code_size} units, {b.epochs} epochs each: held-out error, mean ‖J_f(x)‖_F, "
+            f"sigmoid layer of {b.code_size} units, {b.epochs} epochs each: held-out error, mean ‖J_g(x)‖_F, "
             f"Jacobian spectra, along-data vs random steps; λ also at {', '.join(f'{v:g}' for v in b.lam_sweep)} "
             f"for the explorer; data: {' or '.join(b.data)} (else mnist-5k).")
 

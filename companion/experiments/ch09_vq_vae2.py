@@ -68,10 +68,11 @@ REFERENCES = {
     "grids": {"value": "256×256; top 32×32, bottom 64×64", "label": "image size, grids",
               "source": "Razavi et al. 2019 (ImageNet)"},
     "codebooks": {"value": "512 and 512", "label": "codebook sizes", "source": "Razavi et al. 2019"},
-    "prior": {"value": "PixelSNAIL-style, many gated residual and attention layers, conditioned on the class",
+    "prior": {"value": "PixelSNAIL-style and told the class: the top prior with attention layers, the bottom prior "
+                       "without them but with a deep conditioning stack",
               "label": "prior", "source": "Razavi et al. 2019"},
-    "levels": {"value": "top-only reconstructions keep the global layout", "label": "separation of levels",
-               "source": "Razavi et al. 2019 (figures)"},
+    "levels": {"value": "the top level is described as the one that models global information (shape, geometry)",
+               "label": "separation of levels", "source": "Razavi et al. 2019"},
 }
 
 CLAIMS = claims(

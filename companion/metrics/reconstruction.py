@@ -85,8 +85,8 @@ def corruption_curve(models: dict, x_test: torch.Tensor, levels, *, kind: str = 
 def perturbation_gain(model: nn.Module, x: torch.Tensor, *, eps: float = 0.05, seed: int = 0) -> float:
     """How much of a small random perturbation an autoencoder passes on: the mean over ``x`` of
     ‖r(x + δ) − r(x)‖ / ‖δ‖ for r = f_θ ∘ g_φ and δ a random direction of length ``eps``
-    (one per example, drawn with ``seed``). The identity map, a perfect copier, scores 1; a
-    map that keeps only the data's own directions scores near 0."""
+    (one per example, drawn with ``seed``). The identity map, a perfect copier, scores 1; an
+    orthogonal projection onto a fraction f of the d input directions scores about √f."""
     if not callable(getattr(model, "encode", None)) or not callable(getattr(model, "decode", None)):
         raise TypeError(f"perturbation_gain needs an autoencoder with encode and decode, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2 or len(x) == 0:
