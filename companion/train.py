@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from companion import get_device
+from companion.runtime import drawing_from, get_device
 from companion.losses import finite_range
 from companion.models.base import Output, config_dict, model_device
 
@@ -143,9 +143,14 @@ def _check_params(params: list[torch.Tensor], limit: float, epoch: int, step: in
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data, *, batch_size: int = 1000) -> dict[str, float]:
+def evaluate(model: nn.Module, data, *, batch_size: int = 1000,
+             generator: torch.Generator | None = None) -> dict[str, float]:
     """Mean of the loss, of every term and of every statistic over ``data`` (as :func:`fit`
-    takes it), in eval mode, weighted by batch size."""
+    takes it), in eval mode, weighted by batch size.
+
+    A model that samples in its forward pass (a VAE draws z) draws from ``generator`` when one
+    is given, which it advances, and leaves PyTorch's global generator untouched
+    (:func:`companion.runtime.drawing_from`); without one it draws from the global generator."""
     _check_model(model)
     tensors = _as_tensors(data, "data")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -156,14 +161,24 @@ def evaluate(model: nn.Module, data, *, batch_size: int = 1000) -> dict[str, flo
     n = len(tensors[0])
     sums: dict[str, float] = {}
     try:
-        for i in range(0, n, batch_size):
-            batch = [t[i:i + batch_size].to(device) for t in tensors]
-            out = model(*batch)
-            for k, v in out.logged().items():
-                sums[k] = sums.get(k, 0.0) + v.item() * len(batch[0])
+        with drawing_from(generator, device):
+            for i in range(0, n, batch_size):
+                batch = [t[i:i + batch_size].to(device) for t in tensors]
+                out = model(*batch)
+                for k, v in out.logged().items():
+                    sums[k] = sums.get(k, 0.0) + v.item() * len(batch[0])
     finally:
         model.train(was_training)
     return {k: v / n for k, v in sums.items()}
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch of :func:`fit` over ``n`` examples: ⌈n / batch_size⌉
+    (the last batch may be smaller). Schedules counted in steps (KL warm-up, capacity) use it."""
+    for name, v in (("n", n), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return -(-n // batch_size)
 
 
 def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: int = 128,

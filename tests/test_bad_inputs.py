@@ -16,7 +16,7 @@ import torch
 
 from companion.train import History
 
-MODULES = ["companion", "companion.losses", "companion.train", "companion.nn", "companion.data",
+MODULES = ["companion", "companion.runtime", "companion.losses", "companion.train", "companion.nn", "companion.data",
            "companion.data.corrupt", "companion.data.sequences", "companion.data.idx",
            "companion.metrics.codebook", "companion.metrics.disentanglement", "companion.metrics.filters",
            "companion.metrics.jacobian", "companion.metrics.latents", "companion.metrics.likelihood", "companion.metrics.probes",
@@ -28,7 +28,8 @@ MODULES = ["companion", "companion.losses", "companion.train", "companion.nn", "
 #: public functions that take no argument a user could get wrong
 NO_INPUT = {"companion.data:on_disk", "companion.viz.widgets:default_mode", "companion.viz.quote:building_book",
             "companion.models.base:dataclass_like",
-            "companion.viz.diagrams:vae_graphical_model", "companion.viz.diagrams:vqvae2_procedure"}     # a predicate: True or False for anything
+            "companion.viz.diagrams:vae_graphical_model", "companion.experiments.ch09_vq_vae2:procedure",
+            "companion.runtime:preserved_rngs"}     # a predicate: True or False for anything
 
 
 def public_functions() -> set[str]:
@@ -80,11 +81,16 @@ NAN = float("nan")
 #: function → [(call, exception type, regex the message must match)]
 TABLE = {
     # --- companion
-    "companion:get_device": [(lambda f: f("tpu"), ValueError, "unknown device"),
-                             (lambda f: f(3), TypeError, "device must be")],
-    "companion:seed_everything": [(lambda f: f(-1), ValueError, "non-negative"),
-                                  (lambda f: f("a"), TypeError, "seed must be an int"),
-                                  (lambda f: f(0, threads=0), ValueError, "threads")],
+    "companion.runtime:get_device": [(lambda f: f("tpu"), ValueError, "unknown device"),
+                                     (lambda f: f(3), TypeError, "device must be"),
+                                     (lambda f: f(None), TypeError, "leave things where they are")],
+    "companion.runtime:seed_everything": [(lambda f: f(-1), ValueError, "non-negative"),
+                                          (lambda f: f("a"), TypeError, "seed must be a non-negative int"),
+                                          (lambda f: f(0, threads=0), ValueError, "threads")],
+    "companion.runtime:check_seed": [(lambda f: f(-1), ValueError, "non-negative int"),
+                                     (lambda f: f(True), TypeError, "non-negative int"),
+                                     (lambda f: f(1.0), TypeError, "non-negative int")],
+    "companion.runtime:drawing_from": [(lambda f: f(3).__enter__(), TypeError, "CPU torch.Generator")],
     # --- losses
     "companion.losses:finite_range": [(lambda f: f(torch.tensor([NAN]), "x"), ValueError, "NaN"),
                                       (lambda f: f([1.0], "x"), TypeError, "tensor")],
@@ -299,7 +305,7 @@ TABLE = {
                                          (lambda f: f("history"), TypeError, "History")],
     "companion.viz.plots:scatter_codes": [(lambda f: f(torch.zeros(5, 3)), ValueError, r"\(N, 2\)")],
     "companion.viz.plots:decoded_grid": [(lambda f: f(lambda z: z, (0, 1), (0, 1), n=0), ValueError, "n must be"),
-                                         (lambda f: f("decode", (0, 1), (0, 1)), TypeError, "callable")],
+                                         (lambda f: f("decode", (0, 1), (0, 1)), TypeError, "function codes → images")],
     "companion.viz.plots:plot_filters": [(lambda f: f(torch.zeros(4, 10), (1, 28, 28)), ValueError, "expected weights")],
     "companion.viz.quote:quote": [(lambda f: f(), ValueError, "at least one"),
                                   (lambda f: f(**{"not a name": 1}), ValueError, "identifiers")],
@@ -324,7 +330,6 @@ TABLE = {
     "companion.exercises.core:tensor_problem": [(lambda f: f(torch.zeros(2), "shape"), TypeError, "shape")],
     "companion.experiments.core:cached": [(lambda f: f(3), TypeError, "run function")],
     "companion.experiments.core:check_claims": [(lambda f: f({}, {}, "nope"), ValueError, "unknown claim")],
-    "companion.experiments.core:check_seed": [(lambda f: f(-1), ValueError, "non-negative int")],
     "companion.experiments.core:claims": [(lambda f: f(*[M("companion.experiments.core:Claim")("a", "s", bool)] * 2),
                                            ValueError, "defined twice")],
     "companion.experiments.core:finish": [(lambda f: f("run"), TypeError, "Run")],
@@ -342,6 +347,14 @@ TABLE = {
                                             ValueError, "non-negative int")],
     "companion.experiments.core:start": [(lambda f: f(M("companion.experiments:get")("vae"), "quick", -1, None),
                                           ValueError, "non-negative int")],
+    "companion.experiments.core:flat_name": [(lambda f: f("mig_{k}", {}), ValueError, "no such dimension")],
+    "companion.experiments.core:name_of": [(lambda f: f(beta=None), TypeError, "string or a number")],
+    "companion.experiments.core:metrics_of": [(lambda f: f({"metrics": {}}), ValueError, "values"),
+                                              (lambda f: f({"values": [{"metric": "a"}]}), ValueError, "metric record")],
+    "companion.experiments.core:run_device": [(lambda f: f("tpu"), ValueError, "unknown device")],
+    "companion.models.base:image_decoder": [(lambda f: f("decode"), TypeError, "function codes → images")],
+    "companion.train:steps_per_epoch": [(lambda f: f(0, 128), ValueError, "n must be"),
+                                        (lambda f: f(10, 1.5), ValueError, "batch_size")],
     "companion.experiments.core:write_json": [(lambda f: f({"a": 1}, "/"), ValueError, "a file path"),
                                               (lambda f: f("record", "/tmp/x.json"), TypeError, "dict")],
 }

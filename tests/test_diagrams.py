@@ -85,7 +85,9 @@ def test_reparameterisation_figure_draws_what_autograd_says():
 
 
 def test_vqvae2_procedure_names_functions_that_exist():
-    steps = diagrams.vqvae2_procedure()
+    from companion.experiments.ch09_vq_vae2 import procedure
+
+    steps = procedure()
     assert [s for s, _, _ in steps] == ["train"] * 4 + ["sample"] * 3
     for _, _, names in steps:
         for ref in names.replace("(", " ").replace(")", " ").replace(",", " ").split():

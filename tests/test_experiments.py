@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from companion import experiments
-from companion.experiments.core import RUN_CACHE, Claim, ClaimFailed, check_claims, run_key
+from companion.experiments.core import RUN_CACHE, Claim, ClaimFailed, Metrics, check_claims, metrics_of, name_of, run_key
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "beta-vae-sweep",
@@ -114,11 +114,12 @@ def test_smoke_run_plumbing(name, tmp_path, monkeypatch, capsys):
     assert again.metrics == record["metrics"] and set(again.models) == set(m.run("smoke").models)
     assert len(list((tmp_path / "runs").iterdir())) == 1                 # loaded, not saved again
     assert json.loads((tmp_path / "out.json").read_text()) == record
-    assert set(record) == {"experiment", "budget", "device", "seed", "seconds", "metrics", "reference"}
+    assert set(record) == {"experiment", "budget", "device", "seed", "seconds", "metrics", "reference", "values"}
     assert record["budget"] == "smoke" and record["device"] == "cpu"
     assert record["metrics"] and all(math.isfinite(v) for v in record["metrics"].values()), record["metrics"]
+    assert metrics_of(record) == again.metrics and metrics_of(record).records() == again.metrics.records()
     for claim in m.CLAIMS.values():
-        assert claim.holds(record["metrics"]) in (True, False)
+        assert claim.holds(again.metrics) in (True, False)
 
 
 def _draws() -> tuple:
@@ -253,10 +254,11 @@ def test_the_saved_sweep_record_is_the_quick_sweep_of_this_chapters_model():
     record = sweep.record()
     b = sweep.BUDGETS["quick"]
     assert record["experiment"] == sweep.NAME and record["budget"] == "quick" and record["seed"] == 0
-    expected = {f"{s}_{chapter.tag(beta)}_seed{i}_{k}" for s in b.settings for beta in b.betas
-                for i in range(b.seeds) for k in ("mig", "active")} | {"seeds", "largest_beta"}
-    assert set(record["metrics"]) == expected
-    check_claims(sweep.CLAIMS, record["metrics"], *sweep.CLAIMS)
+    m = metrics_of(record)
+    expected = {(k, (("setting", s), ("beta", beta), ("seed", i))) for s in b.settings for beta in b.betas
+                for i in range(b.seeds) for k in ("mig", "active")} | {("seeds", ()), ("largest_beta", ())}
+    assert {(r["metric"], tuple(r["dims"].items())) for r in m.records()} == expected
+    check_claims(sweep.CLAIMS, m, *sweep.CLAIMS)
     model = dataclasses.replace(chapter.BUDGETS["quick"], capacity=None, tc_weight=None)
     assert b.model == model and max(b.betas) == max(chapter.BUDGETS["quick"].betas)
 
@@ -268,7 +270,66 @@ def test_the_saved_full_record_is_the_full_budget_of_chapter_7():
     record = chapter.full_record()
     b = chapter.BUDGETS["full"]
     assert record["experiment"] == chapter.NAME and record["budget"] == "full" and record["seed"] == 0
-    names = [chapter.tag(beta) for beta in b.betas] + ["capacity", "tcvae"]
+    names = [name_of(beta=beta) for beta in b.betas] + ["capacity", "tcvae"]
     expected = {f"{n}_{k}" for n in names for k in chapter.REPORTED} | {"factors", "capacity_target"}
-    assert set(record["metrics"]) == expected
+    assert set(record["metrics"]) == expected and dict(metrics_of(record)) == record["metrics"]
     assert record["metrics"]["capacity_target"] == b.capacity and record["metrics"]["factors"] == 5
+
+
+def test_metrics_are_read_back_by_metric_and_dimensions():
+    m = Metrics()
+    assert m.record("mig", 0.2, setting="asymmetric", beta=16.0, seed=0) == "asymmetric_beta16_seed0_mig"
+    m.record("mig", 0.05, setting="asymmetric", beta=1, seed=0)
+    m.record("mig", 0.3, setting="asymmetric", beta=16, seed=1)
+    assert m.record("test_mse_k{k}", torch.tensor(3.5), model="ae", k=2) == "ae_test_mse_k2"
+    assert m.record("kl", 1, beta=0.3) == "beta0.3_kl" and m.record("factors", np.int64(5)) == "factors"
+    assert m.value("test_mse_k{k}", model="ae", k=2) == 3.5 and m["ae_test_mse_k2"] == 3.5
+    assert m.series("mig", over="beta", setting="asymmetric", seed=0) == {1: 0.05, 16.0: 0.2}
+    assert list(m.series("mig", over="beta", setting="asymmetric", seed=0)) == [1, 16]
+    assert m.series("mig", over="seed", setting="asymmetric", beta=16) == {0: 0.2, 1: 0.3}
+    assert m.series("mig", over="seed", setting="symmetric", beta=16) == {}
+    assert m.table("mig", rows="beta", columns="seed", setting="asymmetric") == {1: {0: 0.05}, 16: {0: 0.2, 1: 0.3}}
+    assert Metrics(m.records()) == m and Metrics(m.records()).records() == m.records()
+    assert json.loads(json.dumps(m.records())) == m.records()
+    with pytest.raises(ValueError, match="recorded twice"):
+        m.record("mig", 0.1, setting="asymmetric", beta=16, seed=1)
+    with pytest.raises(KeyError, match="no 'mig' recorded"):
+        m.value("mig", beta=16)
+    with pytest.raises(TypeError, match="a number"):
+        m.record("curve", [1, 2])
+    with pytest.raises(TypeError, match="string or a number"):
+        m.record("x", 1.0, beta=None)
+    assert len(m) == 6 and "factors" in m and not hasattr(m, "__setitem__")
+
+
+def test_run_train_is_the_one_training_step():
+    """Run.train seeds, builds from the seed, fits on the run's device and keeps the model in
+    eval mode with its history; it refuses what it decides itself, and a name given twice."""
+    from companion.experiments.core import start
+    from companion.models import Autoencoder
+    m = experiments.get("autoencoder")
+    _, r = start(m, "smoke", 0, None)
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    build = lambda: Autoencoder(code_size=2, hidden=(8,))          # noqa: E731
+    a = r.train("a", build, x, epochs=1)
+    b = r.train("b", build, x, epochs=1)
+    c = r.train("c", build, x, epochs=1, seed=1)
+    assert not a.training and r.histories["a"].epochs == 1 and r.device == "cpu"
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))       # same seed, same model
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+    for bad, error, words in ((lambda: r.train("a", build, x, epochs=1), ValueError, "already"),
+                              (lambda: r.train("d", build(), x, epochs=1), TypeError, "function of no arguments"),
+                              (lambda: r.train("d", build, x, epochs=1, device="cpu"), TypeError, "decides device"),
+                              (lambda: r.train("d", build, x, epochs=1, seed=-1), ValueError, "non-negative")):
+        with pytest.raises(error, match=words):
+            bad()
+    assert set(r.models) == {"a", "b", "c"}
+
+
+def test_no_experiment_parses_a_metric_name():
+    """Claims and runs read numbers by metric and dimensions; no experiment module takes a
+    name apart (startswith/endswith/split/slicing by len on a key)."""
+    pattern = re.compile(r"\.(startswith|endswith|rsplit|split)\(|\[len\(")
+    for path in sorted((ROOT / "companion" / "experiments").glob("ch*.py")):
+        hits = [line for line in path.read_text().splitlines() if pattern.search(line)]
+        assert not hits, f"{path.name} parses strings: {hits}"

@@ -2,13 +2,14 @@
 checkpoint alone, ``decode(encode(x))`` for every autoencoder, loss terms apart from
 statistics, and ``fit`` taking a tensor, a tuple of tensors or a TensorDataset."""
 import dataclasses
+import math
 
 import pytest
 import torch
 from torch.utils.data import TensorDataset
 
 import companion
-from companion.models import (REGISTRY, VAE, VQVAE, VQVAE2, Autoencoder, Model, PCA, PixelCNN, PixelSNAIL,
+from companion.models import (REGISTRY, VAE, VQVAE, VQVAE2, Autoencoder, EncoderDecoder, Model, PCA, PixelCNN, PixelSNAIL, Prior,
                               VAEConfig)
 from companion.models.base import Output
 from companion.models.pixelcnn import repeat_codes
@@ -120,3 +121,73 @@ def test_fit_takes_a_tuple_or_a_tensor_dataset_and_calls_model_with_the_batch():
         fit(a, (noisy, x[:3]), epochs=1, progress=False)
     with pytest.raises(TypeError, match="TensorDataset"):
         fit(a, [1, 2, 3], epochs=1, progress=False)
+
+
+ENCODER_DECODERS = sorted(n for n, (cls, _) in REGISTRY.items() if issubclass(cls, EncoderDecoder))
+PRIORS = sorted(n for n, (cls, _) in REGISTRY.items() if issubclass(cls, Prior))
+
+#: the same families with 2-D continuous codes, for the explorers of a 2-D code
+TWO_D = {
+    "Autoencoder": lambda: Autoencoder(code_size=2, hidden=(8,)),
+    "DenoisingAutoencoder": lambda: REGISTRY["DenoisingAutoencoder"][0](code_size=2, hidden=(8,)),
+    "SparseAutoencoder": lambda: REGISTRY["SparseAutoencoder"][0](code_size=2),
+    "KSparseAutoencoder": lambda: REGISTRY["KSparseAutoencoder"][0](code_size=2, k=1),
+    "ContractiveAutoencoder": lambda: REGISTRY["ContractiveAutoencoder"][0](code_size=2),
+    "VAE": lambda: VAE(latent_size=2, hidden=(8,)),
+    "TDVAE": lambda: TDVAE(belief_size=8, z_size=2, hidden=8),
+    "PCA": lambda: PCA(2).fit(_images(n=20)),
+}
+
+
+def test_every_model_is_one_kind_or_the_other():
+    assert set(ENCODER_DECODERS) | set(PRIORS) == set(REGISTRY) and not set(ENCODER_DECODERS) & set(PRIORS)
+    for name in PRIORS:
+        assert not hasattr(REGISTRY[name][0], "encode") and not hasattr(REGISTRY[name][0], "decode")
+
+
+@pytest.mark.parametrize("name", ENCODER_DECODERS)
+def test_every_helper_works_on_every_encoder_decoder(name):
+    """reconstruct, reconstruction_error, encode_all, encoder_jacobian (continuous codes), and
+    decoded_grid / latent_map (2-D codes) on every model with an encoder and a decoder."""
+    from companion.metrics import encode_all, encoder_jacobian, reconstruction_error
+    from companion.viz import decoded_grid
+    from companion.viz.widgets import latent_map
+
+    factory, data = SMALL[name]
+    companion.seed_everything(0)
+    model, x = factory().eval(), data()
+    with torch.no_grad():
+        x_hat, code = model.reconstruct(x), model.code(x)
+        again = model.decode_mean(model.encode(x))          # decode takes what encode returns
+    assert isinstance(x_hat, torch.Tensor) and x_hat.shape == x.shape and torch.allclose(x_hat, again)
+    assert math.isfinite(reconstruction_error(model, x))
+    continuous = isinstance(code, torch.Tensor) and code.is_floating_point()
+    if isinstance(code, torch.Tensor):
+        assert torch.equal(encode_all(model, x), code)
+    if continuous:
+        jac = encoder_jacobian(model, x[:2])
+        assert jac.shape == (2, code[0].numel(), x[0].numel())
+        check = torch.autograd.functional.jacobian(lambda xi: model.code(xi[None])[0], x[0])
+        assert torch.allclose(jac[0], check.reshape(code[0].numel(), -1), atol=1e-5)
+    else:
+        with pytest.raises(TypeError, match="continuous codes|EncoderDecoder"):
+            encoder_jacobian(model, x[:2])
+    if name in TWO_D:
+        model2 = TWO_D[name]().eval()
+        for decode in (model2, model2.decode, model2.decode_mean):
+            grid = decoded_grid(decode, (-1, 1), (-1, 1), n=2)
+            assert grid.shape[0] == 4 and grid.shape[-2:] == x.shape[-2:]
+        assert latent_map(model2.decode, steps=2, mode="static") is not None
+
+
+@pytest.mark.parametrize("name", PRIORS)
+def test_priors_score_and_sample_code_grids(name):
+    factory, data = SMALL[name]
+    companion.seed_everything(0)
+    prior, grids = factory().eval(), data()
+    with torch.no_grad():
+        log_p = prior.log_prob(grids)
+        assert log_p.shape == (len(grids),) and (log_p < 0).all()
+        assert torch.allclose(-log_p.mean(), prior(grids).loss, rtol=1e-5)
+        sample = prior.sample(2, tuple(grids.shape[1:]), generator=torch.Generator().manual_seed(0))
+    assert sample.shape == (2, *grids.shape[1:]) and sample.dtype == torch.long

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import companion
 from companion.data import load_first
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import encode_all, linear_probe_accuracy, principal_angles, reconstruction_error
 from companion.models import PCA, Autoencoder, AutoencoderConfig
-from companion.train import fit
 
 NAME = "autoencoder"
 CHAPTER = "chapters/01_autoencoder"
@@ -67,7 +65,8 @@ CLAIMS = claims(
     Claim("explorer_codes_separate_classes", "its 2-D codes are better linear-probe inputs than PCA's",
           lambda m: m["explorer_probe_acc"] > m["pca2_probe_acc"]),
     Claim("ae_beats_pca", "the non-linear autoencoder beats PCA at k = 2 and k = 16",
-          lambda m: m["ae_test_mse_k2"] < m["pca_test_mse_k2"] and m["ae_test_mse_k16"] < m["pca_test_mse_k16"]),
+          lambda m: all(m.value("test_mse_k{k}", model="ae", k=k) < m.value("test_mse_k{k}", model="pca", k=k)
+                        for k in (2, 16))),
     Claim("pca_near_published", "PCA's k = 30 error is near Hinton & Salakhutdinov's 13.87",
           lambda m: 10 < m["pca_test_mse_k30"] < 20),
 )
@@ -84,45 +83,40 @@ def describe(b: Budget) -> str:
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train the three parts on ``device`` and measure them on the held-out split."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
     shape = tuple(x_train.shape[1:])
 
     # a linear autoencoder and the principal subspace of the same size
-    companion.seed_everything(seed)
-    linear = Autoencoder(AutoencoderConfig(image_shape=shape, code_size=b.linear_code_size, hidden=(), linear=True))
-    r.histories["linear"] = fit(linear, x_train, epochs=b.linear_epochs, lr=b.linear_lr,
-                                batch_size=b.linear_batch_size, seed=seed, progress=False, device=device)
-    pca_linear = PCA(b.linear_code_size).fit(x_train)
-    w = linear.decoder[0][1].weight.detach().cpu()          # (d, k): the decoder's columns span its image
-    angles = principal_angles(w, pca_linear.components)
-    r.models.update(linear=linear, pca_linear=pca_linear)
-    r.results["linear_angles"] = angles
     k = b.linear_code_size
-    r.metrics[f"linear_ae_max_angle_deg_k{k}"] = angles.max()
-    r.metrics[f"linear_ae_test_mse_k{k}"] = reconstruction_error(linear, x_test)
+    linear = r.train("linear", lambda: Autoencoder(AutoencoderConfig(image_shape=shape, code_size=k, hidden=(),
+                                                                     linear=True)),
+                     x_train, epochs=b.linear_epochs, lr=b.linear_lr, batch_size=b.linear_batch_size)
+    pca_linear = r.models["pca_linear"] = PCA(k).fit(x_train)
+    w = linear.decoder[0][1].weight.detach().cpu()          # (d, k): the decoder's columns span its image
+    angles = r.results["linear_angles"] = principal_angles(w, pca_linear.components)
+    r.record("max_angle_deg_k{k}", angles.max(), model="linear_ae", k=k)
+    r.record("test_mse_k{k}", reconstruction_error(linear, x_test), model="linear_ae", k=k)
 
     # the 2-D autoencoder the chapter explores, with the Bernoulli cross-entropy
-    companion.seed_everything(seed)
-    explorer = Autoencoder(AutoencoderConfig(image_shape=shape, code_size=2, hidden=b.explorer_hidden, likelihood="bernoulli"))
-    h = fit(explorer, x_train, epochs=b.explorer_epochs, lr=b.lr, batch_size=b.batch_size, val=x_test, seed=seed,
-            progress=False, device=device)
-    r.models["explorer"], r.histories["explorer"] = explorer, h
-    pca2 = PCA(2).fit(x_train)
-    r.models["pca2"] = pca2
-    r.metrics["explorer_final_over_first_loss"] = h.train["loss"][-1] / h.train["loss"][0]
-    r.metrics["explorer_test_mse"] = reconstruction_error(explorer, x_test)
-    r.metrics["explorer_probe_acc"] = linear_probe_accuracy(encode_all(explorer, x_train), y_train,
-                                                            encode_all(explorer, x_test), y_test)
-    r.metrics["pca2_probe_acc"] = linear_probe_accuracy(pca2.encode(x_train), y_train, pca2.encode(x_test), y_test)
+    explorer = r.train("explorer", lambda: Autoencoder(AutoencoderConfig(
+        image_shape=shape, code_size=2, hidden=b.explorer_hidden, likelihood="bernoulli")),
+        x_train, epochs=b.explorer_epochs, lr=b.lr, batch_size=b.batch_size, val=x_test)
+    pca2 = r.models["pca2"] = PCA(2).fit(x_train)
+    h = r.histories["explorer"]
+    r.record("final_over_first_loss", h.train["loss"][-1] / h.train["loss"][0], model="explorer")
+    r.record("test_mse", reconstruction_error(explorer, x_test), model="explorer")
+    r.record("probe_acc", linear_probe_accuracy(encode_all(explorer, x_train), y_train,
+                                                encode_all(explorer, x_test), y_test), model="explorer")
+    r.record("probe_acc", linear_probe_accuracy(pca2.encode(x_train), y_train, pca2.encode(x_test), y_test),
+             model="pca2")
 
     # the sweep over code sizes: each k, an autoencoder and PCA
     for k in b.code_sizes:
-        companion.seed_everything(seed)
-        model = Autoencoder(AutoencoderConfig(image_shape=shape, code_size=k, hidden=b.hidden, out_act="sigmoid"))
-        r.histories[f"ae_k{k}"] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
-                                      progress=False, device=device)
-        r.models[f"ae_k{k}"] = model
-        r.metrics[f"ae_test_mse_k{k}"] = reconstruction_error(model, x_test)
-        r.metrics[f"pca_test_mse_k{k}"] = reconstruction_error(PCA(k).fit(x_train), x_test)
+        model = r.train(f"ae_k{k}", lambda: Autoencoder(AutoencoderConfig(image_shape=shape, code_size=k,
+                                                                          hidden=b.hidden, out_act="sigmoid")),
+                        x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size)
+        r.record("test_mse_k{k}", reconstruction_error(model, x_test), model="ae", k=k)
+        pca = r.models[f"pca_k{k}"] = PCA(k).fit(x_train)
+        r.record("test_mse_k{k}", reconstruction_error(pca, x_test), model="pca", k=k)
     return finish(r)

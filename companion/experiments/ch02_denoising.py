@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import companion
 from companion.data import load_first
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import corruption_curve, encode_all, filter_roughness, linear_probe_accuracy
 from companion.models import Autoencoder, AutoencoderConfig, DenoisingAutoencoder, DenoisingAutoencoderConfig
-from companion.train import fit
 
 NAME = "denoising"
 CHAPTER = "chapters/02_denoising_autoencoder"
@@ -67,32 +65,28 @@ def describe(b: Budget) -> str:
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train both models on ``device``; measure them on the held-out split."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
-    common = dict(image_shape=tuple(x_train.shape[1:]), code_size=b.code_size, hidden=b.hidden, act="sigmoid",
-                  out_act="sigmoid")
-    train = dict(epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed, progress=False, device=device)
-    companion.seed_everything(seed)
-    r.models["ae"] = Autoencoder(AutoencoderConfig(**common))
-    r.histories["ae"] = fit(r.models["ae"], x_train, **train)
-    companion.seed_everything(seed)
-    r.models["dae"] = DenoisingAutoencoder(DenoisingAutoencoderConfig(**common, noise=b.noise,
-                                                                      noise_level=b.noise_level))
-    r.histories["dae"] = fit(r.models["dae"], x_train, **train)
+    shape = tuple(x_train.shape[1:])
+    common = dict(image_shape=shape, code_size=b.code_size, hidden=b.hidden, act="sigmoid", out_act="sigmoid")
+    train = dict(epochs=b.epochs, lr=b.lr, batch_size=b.batch_size)
+    r.train("ae", lambda: Autoencoder(AutoencoderConfig(**common)), x_train, **train)
+    r.train("dae", lambda: DenoisingAutoencoder(DenoisingAutoencoderConfig(**common, noise=b.noise,
+                                                                           noise_level=b.noise_level)),
+            x_train, **train)
 
     levels = list(b.levels)
     curve = corruption_curve({"ae": r.models["ae"], "dae": r.models["dae"]}, x_test, levels, kind=b.noise, seed=seed)
     r.results["levels"], r.results["curve"] = levels, curve
     i = min(range(len(levels)), key=lambda j: abs(levels[j] - b.noise_level))
     for name in ("input", "ae", "dae"):
-        r.metrics[f"{name}_test_mse_noisy"] = curve[name][i]
-        r.metrics[f"{name}_test_mse_clean"] = curve[name][0] if levels[0] == 0 else float("nan")
-    r.metrics["dae_error_reduction"] = 1 - curve["dae"][i] / curve["ae"][i]
-    shape = tuple(x_train.shape[1:])
+        r.record("test_mse_noisy", curve[name][i], model=name)
+        r.record("test_mse_clean", curve[name][0] if levels[0] == 0 else float("nan"), model=name)
+    r.record("error_reduction", 1 - curve["dae"][i] / curve["ae"][i], model="dae")
     for name in ("ae", "dae"):
         m = r.models[name]
-        r.metrics[f"{name}_linear_probe_acc"] = linear_probe_accuracy(encode_all(m, x_train), y_train,
-                                                                      encode_all(m, x_test), y_test)
-        r.metrics[f"{name}_filter_roughness"] = filter_roughness(m.encoder[1].weight, shape)
-    r.metrics["pixels_linear_probe_acc"] = linear_probe_accuracy(x_train, y_train, x_test, y_test)
+        r.record("linear_probe_acc", linear_probe_accuracy(encode_all(m, x_train), y_train,
+                                                           encode_all(m, x_test), y_test), model=name)
+        r.record("filter_roughness", filter_roughness(m.encoder[1].weight, shape), model=name)
+    r.record("linear_probe_acc", linear_probe_accuracy(x_train, y_train, x_test, y_test), model="pixels")
     return finish(r)

@@ -13,13 +13,11 @@ from dataclasses import dataclass
 
 import torch
 
-import companion
 from companion import losses
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
 from companion.metrics import encode_all, linear_probe_accuracy, perturbation_gain, reconstruction_error
 from companion.models import SparseAutoencoder, SparseAutoencoderConfig
-from companion.train import fit
 
 NAME = "sparse"
 CHAPTER = "chapters/03_sparse_autoencoder"
@@ -72,16 +70,9 @@ CLAIMS = claims(
 )
 
 
-def tag(beta: float) -> str:
-    """The metric-name tag of a β: ``beta3`` for 3.0, ``beta0.3`` for 0.3."""
-    return f"beta{beta:g}"
-
-
-def _sweep(m, key: str) -> list[float]:
-    """One metric along the β sweep, in increasing β (the betas found in the metric names)."""
-    betas = sorted(float(k[len("sae_beta"):-len("_" + key)]) for k in m
-                   if k.startswith("sae_beta") and k.endswith("_" + key))
-    return [m[f"sae_{tag(b)}_{key}"] for b in betas]
+def _sweep(m, metric: str) -> list[float]:
+    """One metric of the sparse autoencoders along the β sweep, in increasing β."""
+    return list(m.series(metric, over="beta", model="sae").values())
 
 
 def describe(b: Budget) -> str:
@@ -95,45 +86,36 @@ def describe(b: Budget) -> str:
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train one model per β on ``device``; measure each on the held-out split."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
     for beta in b.betas:
-        model = _train(b, r, tag(beta), x_train, b.code_size, beta, b.epochs, seed, device)
+        model = _train(b, r, name_of(beta=beta), x_train, b.code_size, beta, b.epochs)
         with torch.no_grad():
             rho_hat = model.mean_activations(x_test)[0]
-        t = tag(beta)
-        r.metrics[f"sae_{t}_mean_rho_hat"] = rho_hat.mean().item()
-        r.metrics[f"sae_{t}_kl"] = losses.kl_bernoulli(b.rho, rho_hat).sum().item()
-        r.metrics[f"sae_{t}_test_mse"] = reconstruction_error(model, x_test)
-        r.metrics[f"sae_{t}_linear_probe_acc"] = linear_probe_accuracy(encode_all(model, x_train), y_train,
-                                                                       encode_all(model, x_test), y_test)
-    r.metrics["pixels_linear_probe_acc"] = linear_probe_accuracy(x_train, y_train, x_test, y_test)
-    _overcomplete(b, r, x_train, x_test, seed, device)
+        r.record("mean_rho_hat", rho_hat.mean(), model="sae", beta=beta)
+        r.record("kl", losses.kl_bernoulli(b.rho, rho_hat).sum(), model="sae", beta=beta)
+        r.record("test_mse", reconstruction_error(model, x_test), model="sae", beta=beta)
+        r.record("linear_probe_acc", linear_probe_accuracy(encode_all(model, x_train), y_train,
+                                                           encode_all(model, x_test), y_test), model="sae", beta=beta)
+    r.record("linear_probe_acc", linear_probe_accuracy(x_train, y_train, x_test, y_test), model="pixels")
+    _overcomplete(b, r, x_train, x_test, seed)
     return finish(r)
 
 
-def _train(b: Budget, r: Run, name: str, x_train, code_size: int, beta: float, epochs: int, seed: int,
-           device) -> SparseAutoencoder:
-    """One sparse autoencoder from ``seed``, trained on ``device``; kept in ``r`` under ``name``
-    (on the CPU, in eval mode) with its history."""
-    companion.seed_everything(seed)
-    model = SparseAutoencoder(SparseAutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=code_size,
-                                                      rho=b.rho, beta=beta))
-    r.histories[name] = fit(model, x_train, epochs=epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
-                            progress=False, device=device)
-    r.models[name] = model = model.cpu().eval()
-    return model
+def _train(b: Budget, r: Run, name: str, x_train, code_size: int, beta: float, epochs: int) -> SparseAutoencoder:
+    """One sparse autoencoder of ``code_size`` units and weight ``beta``, trained in ``r`` as ``name``."""
+    config = SparseAutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=code_size, rho=b.rho, beta=beta)
+    return r.train(name, lambda: SparseAutoencoder(config), x_train, epochs=epochs, lr=b.lr, batch_size=b.batch_size)
 
 
-def _overcomplete(b: Budget, r: Run, x_train, x_test, seed: int, device) -> None:
+def _overcomplete(b: Budget, r: Run, x_train, x_test, seed: int) -> None:
     """More hidden units than pixels, with and without the penalty: how close to a copy?"""
     g = torch.Generator().manual_seed(seed)
     scrambled = x_test.flatten(1)[:, torch.randperm(x_test[0].numel(), generator=g)].view_as(x_test)
     for beta in b.overcomplete_betas:
-        t = "over_" + tag(beta)
-        model = _train(b, r, t, x_train, b.overcomplete_size, beta, b.overcomplete_epochs, seed, device)
+        model = _train(b, r, name_of(model="over", beta=beta), x_train, b.overcomplete_size, beta, b.overcomplete_epochs)
         with torch.no_grad():
-            r.metrics[f"{t}_mean_rho_hat"] = model.mean_activations(x_test)[0].mean().item()
-        r.metrics[f"{t}_test_mse"] = reconstruction_error(model, x_test)
-        r.metrics[f"{t}_scrambled_mse"] = reconstruction_error(model, scrambled)
-        r.metrics[f"{t}_perturbation_gain"] = perturbation_gain(model, x_test[:500], seed=seed)
+            r.record("mean_rho_hat", model.mean_activations(x_test)[0].mean(), model="over", beta=beta)
+        r.record("test_mse", reconstruction_error(model, x_test), model="over", beta=beta)
+        r.record("scrambled_mse", reconstruction_error(model, scrambled), model="over", beta=beta)
+        r.record("perturbation_gain", perturbation_gain(model, x_test[:500], seed=seed), model="over", beta=beta)

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 import torch
 
-import companion
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
 from companion.metrics import dead_units, encode_all, linear_probe_accuracy, reconstruction_error
 from companion.models import KSparseAutoencoder, KSparseAutoencoderConfig
-from companion.train import fit
+from companion.train import steps_per_epoch
 
 NAME = "k-sparse"
 CHAPTER = "chapters/04_ksparse_autoencoder"
@@ -44,12 +43,13 @@ REFERENCES: dict[str, dict] = {}
 
 CLAIMS = claims(
     Claim("sparse_code_beats_pixels", "the best k-sparse code beats raw pixels under a linear probe",
-          lambda m: max(v for k, v in m.items() if k.startswith("ksparse_k") and k.endswith("_linear_probe_acc"))
-          > m["pixels_linear_probe_acc"]),
+          lambda m: max(m.series("linear_probe_acc", over="k", model="ksparse").values())
+          > m.value("linear_probe_acc", model="pixels")),
     Claim("annealing_revives_units", "annealing k leaves fewer dead units than a fixed small k",
-          lambda m: m["ksparse_annealed_dead_units"] < m[f"ksparse_k{int(m['annealed_k'])}_dead_units"]),
+          lambda m: m.value("dead_units", model="ksparse", schedule="annealed")
+          < m.series("dead_units", over="k", model="ksparse")[m["annealed_k"]]),
     Claim("atoms_local_at_large_k", "the atoms are more local at the largest k than at the smallest",
-          lambda m: m[f"ksparse_k{int(m['largest_k'])}_locality"] > m[f"ksparse_k{int(m['smallest_k'])}_locality"]),
+          lambda m: (lambda by_k: by_k[max(by_k)] > by_k[min(by_k)])(m.series("locality", over="k", model="ksparse"))),
 )
 
 
@@ -62,18 +62,6 @@ def locality(model: KSparseAutoencoder, code: torch.Tensor, top: int = 100, pixe
     return (energy.topk(min(pixels, energy.shape[1]), dim=1).values.sum(1) / energy.sum(1)).median().item()
 
 
-def train(x_train: torch.Tensor, k: int, b: Budget, *, k_start: int | None = None, seed: int = 0, device=None):
-    """One k-sparse autoencoder of budget ``b`` (k annealed from ``k_start`` when given)."""
-    steps = b.epochs * -(-len(x_train) // b.batch_size)
-    companion.seed_everything(seed)
-    model = KSparseAutoencoder(KSparseAutoencoderConfig(
-        image_shape=tuple(x_train.shape[1:]), code_size=b.code_size, k=k, k_start=k_start,
-        anneal_steps=steps // 2 if k_start is not None else 0)).init_from_data(x_train)
-    history = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed, progress=False,
-                  device=device)
-    return model.cpu().eval(), history
-
-
 def describe(b: Budget) -> str:
     return (f"k-sparse autoencoder with {b.code_size} linear units, k = {', '.join(map(str, b.ks))} and k annealed "
             f"{b.anneal[0]} → {b.anneal[1]}, {b.epochs} epochs each: held-out error, dead units, linear probes "
@@ -83,19 +71,24 @@ def describe(b: Budget) -> str:
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train one model per k and one annealed on ``device``; measure them on held-out digits."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
-    r.metrics["pixels_linear_probe_acc"] = linear_probe_accuracy(x_train, y_train, x_test, y_test)
+    r.record("linear_probe_acc", linear_probe_accuracy(x_train, y_train, x_test, y_test), model="pixels")
+    steps = b.epochs * steps_per_epoch(len(x_train), b.batch_size)
     r.results["codes"] = {}
-    for name, k, k_start in [*((f"k{k}", k, None) for k in b.ks), ("annealed", b.anneal[1], b.anneal[0])]:
-        model, r.histories[name] = train(x_train, k, b, k_start=k_start, seed=seed, device=device)
-        r.models[name] = model
+    for name, k, k_start in [*((name_of(k=k), k, None) for k in b.ks), ("annealed", b.anneal[1], b.anneal[0])]:
+        config = KSparseAutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=b.code_size, k=k,
+                                          k_start=k_start, anneal_steps=steps // 2 if k_start is not None else 0)
+        model = r.train(name, lambda: KSparseAutoencoder(config).init_from_data(x_train), x_train, epochs=b.epochs,
+                        lr=b.lr, batch_size=b.batch_size)
         z = r.results["codes"][name] = encode_all(model, x_train)           # training codes (N, m)
-        r.metrics[f"ksparse_{name}_test_mse"] = reconstruction_error(model, x_test)
-        r.metrics[f"ksparse_{name}_dead_units"] = dead_units(z)
-        r.metrics[f"ksparse_{name}_locality"] = locality(model, z)
+        dims = dict(model="ksparse", k=k) if k_start is None else dict(model="ksparse", schedule="annealed")
+        r.record("test_mse", reconstruction_error(model, x_test), **dims)
+        r.record("dead_units", dead_units(z), **dims)
+        r.record("locality", locality(model, z), **dims)
         if k_start is None:
-            r.metrics[f"ksparse_{name}_linear_probe_acc"] = linear_probe_accuracy(z, y_train,
-                                                                                  encode_all(model, x_test), y_test)
-    r.metrics.update(annealed_k=b.anneal[1], smallest_k=min(b.ks), largest_k=max(b.ks))
+            r.record("linear_probe_acc", linear_probe_accuracy(z, y_train, encode_all(model, x_test), y_test), **dims)
+    r.record("annealed_k", b.anneal[1])
+    r.record("smallest_k", min(b.ks))
+    r.record("largest_k", max(b.ks))
     return finish(r)

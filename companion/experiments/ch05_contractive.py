@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
-import companion
 from companion.data import load_first
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import jacobian_norms, jacobian_singular_values, reconstruction_error
+from companion.models.base import model_device
 from companion.models import (ContractiveAutoencoder, ContractiveAutoencoderConfig, DenoisingAutoencoder,
                               DenoisingAutoencoderConfig)
-from companion.train import fit
 
 NAME = "contractive"
 CHAPTER = "chapters/05_contractive_autoencoder"
@@ -70,10 +69,10 @@ CLAIMS = claims(
 def code_shift(model, x0: torch.Tensor, direction: torch.Tensor, step: float) -> float:
     """Mean distance the code moves when the flattened inputs ``x0`` (N, d) take a step of
     length ``step`` along the unit ``direction`` (N, d)."""
-    shape = (-1, *model.config.image_shape)
+    shape, device = (-1, *model.config.image_shape), model_device(model)
     with torch.no_grad():
-        h0 = model.encode(x0.reshape(shape))
-        h1 = model.encode((x0 + step * direction).reshape(shape))
+        h0 = model.encode(x0.reshape(shape).to(device))
+        h1 = model.encode((x0 + step * direction).reshape(shape).to(device))
     return (h1 - h0).norm(dim=1).mean().item()
 
 
@@ -87,7 +86,7 @@ def describe(b: Budget) -> str:
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train the models on ``device``; measure them on held-out digits."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     (x_train, _), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
     shape = tuple(x_train.shape[1:])
     configs = {
@@ -98,12 +97,9 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
         **{f"cae_lam{lam:g}": ContractiveAutoencoderConfig(image_shape=shape, code_size=b.code_size, lam=lam)
            for lam in b.lam_sweep},
     }
-    for name, config in configs.items():
-        companion.seed_everything(seed)                     # the same initial weights for all
-        model = (DenoisingAutoencoder if name == "dae" else ContractiveAutoencoder)(config)
-        r.histories[name] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
-                                progress=False, device=device)
-        r.models[name] = model.cpu().eval()
+    for name, config in configs.items():                    # the same initial weights for all
+        r.train(name, lambda: (DenoisingAutoencoder if name == "dae" else ContractiveAutoencoder)(config), x_train,
+                epochs=b.epochs, lr=b.lr, batch_size=b.batch_size)
     x0 = x_test[:b.n_shift].reshape(min(b.n_shift, len(x_test)), -1)
     flat_train = x_train.reshape(len(x_train), -1)
     along = flat_train[torch.cdist(x0, flat_train).argmin(dim=1)] - x0    # towards the nearest training digit
@@ -113,13 +109,14 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     r.results["spectra"] = {}
     for name in ("ae", "dae", "cae"):
         m = r.models[name]
-        r.metrics[f"{name}_test_mse"] = reconstruction_error(m, x_test)
-        r.metrics[f"{name}_mean_jacobian_norm"] = jacobian_norms(m, x_test[:b.n_jacobian]).mean().item()
-        r.metrics[f"{name}_selectivity"] = (code_shift(m, x0, along, b.step) / code_shift(m, x0, random_dir, b.step))
+        r.record("test_mse", reconstruction_error(m, x_test), model=name)
+        r.record("mean_jacobian_norm", jacobian_norms(m, x_test[:b.n_jacobian]).mean(), model=name)
+        r.record("selectivity", code_shift(m, x0, along, b.step) / code_shift(m, x0, random_dir, b.step), model=name)
         if name != "dae":
-            s = r.results["spectra"][name] = jacobian_singular_values(m, x_test[:b.n_spectrum]).mean(dim=0)
-            r.metrics[f"{name}_top10_share"] = s[:10].sum().item() / s.sum().item()
-            r.metrics[f"{name}_minor_singular"] = s[20:].mean().item() if len(s) > 20 else s[-1].item()
-    r.metrics["cae_over_ae_jacobian_norm"] = r.metrics["cae_mean_jacobian_norm"] / r.metrics["ae_mean_jacobian_norm"]
-    r.metrics["cae_spectrum_below_ae"] = float(bool((r.results["spectra"]["cae"] < r.results["spectra"]["ae"]).all()))
+            s = r.results["spectra"][name] = jacobian_singular_values(m, x_test[:b.n_spectrum]).mean(dim=0).cpu()
+            r.record("top10_share", s[:10].sum().item() / s.sum().item(), model=name)
+            r.record("minor_singular", s[20:].mean() if len(s) > 20 else s[-1], model=name)
+    norm = r.metrics.series("mean_jacobian_norm", over="model")
+    r.record("over_ae_jacobian_norm", norm["cae"] / norm["ae"], model="cae")
+    r.record("spectrum_below_ae", bool((r.results["spectra"]["cae"] < r.results["spectra"]["ae"]).all()), model="cae")
     return finish(r)

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-import companion
 from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
-from companion.metrics import active_units, importance_weighted_log_likelihood, kl_per_dimension, linear_probe
+from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
+from companion.metrics import (active_units, encode_all, importance_weighted_log_likelihood, kl_per_dimension,
+                               linear_probe)
 from companion.models import VAE, Autoencoder, AutoencoderConfig, VAEConfig
-from companion.train import evaluate, fit
+from companion.train import evaluate, steps_per_epoch
 
 NAME = "vae"
 CHAPTER = "chapters/06_vae"
@@ -74,7 +74,8 @@ REFERENCES = {
 
 CLAIMS = claims(
     Claim("iw_tighter", "for both models the importance-weighted estimate is a tighter bound than the −ELBO",
-          lambda m: all(m[f"vae_z{k}_test_neg_log_px_iw"] <= m[f"vae_z{k}_test_neg_elbo"] for k in _sizes(m))),
+          lambda m: all(m.value("test_neg_log_px_iw", model="vae", z=k) <= bound
+                        for k, bound in m.series("test_neg_elbo", over="z", model="vae").items())),
     Claim("bigger_code_better_bound", "the 16-D VAE has a lower −ELBO than the 2-D one",
           lambda m: m["vae_z16_test_neg_elbo"] < m["vae_z2_test_neg_elbo"]),
     Claim("strong_decoder_collapses", "with the stronger decoder fewer than half of the 32 dimensions carry 0.1 nats",
@@ -91,11 +92,6 @@ CLAIMS = claims(
 )
 
 
-def _sizes(m) -> list[int]:
-    return sorted(int(k[len("vae_z"):-len("_test_neg_elbo")]) for k in m
-                  if k.startswith("vae_z") and k.endswith("_test_neg_elbo"))
-
-
 def describe(b: Budget) -> str:
     return (f"VAE (784-{'-'.join(map(str, b.hidden))}, Bernoulli pixels) with {' and '.join(map(str, b.latent_sizes))}-D "
             f"codes, {b.epochs} epochs each: held-out −ELBO ({b.elbo_draws} draws of z), its parts, active units, "
@@ -109,54 +105,49 @@ def describe(b: Budget) -> str:
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train one VAE per latent size on ``device`` (validated on the held-out split each epoch)."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     (x_train, y_train), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
     x_eval = x_test[:b.n_eval]
     for k in b.latent_sizes:
-        _train(b, r, f"z{k}", x_train, b.epochs, seed, device, val=x_test, latent_size=k, hidden=b.hidden)
+        _train(b, r, name_of(z=k), x_train, b.epochs, val=x_test, latent_size=k, hidden=b.hidden)
     for k in b.latent_sizes:
-        model = r.models[f"z{k}"]
-        torch.manual_seed(seed)
-        r.metrics[f"vae_z{k}_test_neg_elbo"] = np.mean([evaluate(model, x_eval)["loss"] for _ in range(b.elbo_draws)])
-        terms = evaluate(model, x_eval)
-        r.metrics[f"vae_z{k}_test_recon"], r.metrics[f"vae_z{k}_test_kl"] = terms["recon"], terms["kl"]
-        r.metrics[f"vae_z{k}_test_neg_log_px_iw"] = -importance_weighted_log_likelihood(
-            model, x_eval, k=b.iw_samples).mean().item()
-        model.cpu()                                          # explored on the CPU from here on
-        r.metrics[f"vae_z{k}_active"] = active_units(model, x_test)
-        r.metrics[f"vae_z{k}_active_by_variance"] = active_units(model, x_test, by="variance")
-    _collapse(b, r, x_train, x_test, x_eval, seed, device)
-    _prior_samples(b, r, x_train, y_train, x_test, seed, device)
-    _binarised(b, r, x_train, x_eval, seed, device)
+        model, g = r.models[name_of(z=k)], torch.Generator().manual_seed(seed)      # the draws of z
+        r.record("test_neg_elbo", np.mean([evaluate(model, x_eval, generator=g)["loss"] for _ in range(b.elbo_draws)]),
+                 model="vae", z=k)
+        terms = evaluate(model, x_eval, generator=g)
+        r.record("test_recon", terms["recon"], model="vae", z=k)
+        r.record("test_kl", terms["kl"], model="vae", z=k)
+        r.record("test_neg_log_px_iw", -importance_weighted_log_likelihood(model, x_eval, k=b.iw_samples,
+                                                                           generator=g).mean(), model="vae", z=k)
+        r.record("active", active_units(model, x_test), model="vae", z=k)
+        r.record("active_by_variance", active_units(model, x_test, by="variance"), model="vae", z=k)
+    _collapse(b, r, x_train, x_test, x_eval, seed)
+    _prior_samples(b, r, x_train, y_train, x_test, seed)
+    _binarised(b, r, x_train, x_eval, seed)
     return finish(r)
 
 
-def _train(b, r, name: str, x_train, epochs: int, seed: int, device, val=None, **config) -> VAE:
-    """A VAE with ``config`` built from ``seed`` and trained on ``device``; kept in ``r`` as ``name``."""
-    companion.seed_everything(seed)
-    model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), **config))
-    r.histories[name] = fit(model, x_train, epochs=epochs, lr=b.lr, batch_size=b.batch_size, val=val, seed=seed,
-                            progress=False, device=device)
-    r.models[name] = model
-    return model
+def _train(b, r, name: str, x_train, epochs: int, val=None, **config) -> VAE:
+    """A VAE with ``config``, trained in ``r`` as ``name``."""
+    config = VAEConfig(image_shape=tuple(x_train.shape[1:]), **config)
+    return r.train(name, lambda: VAE(config), x_train, epochs=epochs, lr=b.lr, batch_size=b.batch_size, val=val)
 
 
-def _collapse(b, r, x_train, x_test, x_eval, seed, device) -> None:
+def _collapse(b, r, x_train, x_test, x_eval, seed) -> None:
     """The stronger decoder, plain, with KL annealing and with free bits: KL per dimension."""
-    steps_per_epoch = -(-len(x_train) // b.batch_size)
-    cures = {"plain": {}, "annealed": {"kl_warmup_steps": b.kl_warmup_epochs * steps_per_epoch},
+    cures = {"plain": {}, "annealed": {"kl_warmup_steps": b.kl_warmup_epochs * steps_per_epoch(len(x_train),
+                                                                                                b.batch_size)},
              "free_bits": {"free_bits": b.free_bits}}
-    r.metrics["collapse_latent"] = b.collapse_latent
-    for name, cure in cures.items():
-        model = _train(b, r, f"collapse_{name}", x_train, b.collapse_epochs, seed, device,
-                       latent_size=b.collapse_latent, hidden=b.collapse_hidden, **cure)
-        r.results[f"collapse_{name}_kl_per_dim"] = kl_per_dimension(model, x_test)
-        r.metrics[f"collapse_{name}_active"] = active_units(model, x_test)
-        r.metrics[f"collapse_{name}_active_by_variance"] = active_units(model, x_test, by="variance")
-        torch.manual_seed(seed)
-        terms = evaluate(model, x_eval)                      # the true KL, whatever the training objective
-        r.metrics[f"collapse_{name}_neg_elbo"] = terms["recon"] + terms["kl"]
-        r.metrics[f"collapse_{name}_kl"] = terms["kl"]
+    r.record("collapse_latent", b.collapse_latent)
+    for cure, kw in cures.items():
+        model = _train(b, r, name_of(model="collapse", cure=cure), x_train, b.collapse_epochs,
+                       latent_size=b.collapse_latent, hidden=b.collapse_hidden, **kw)
+        r.results[f"collapse_{cure}_kl_per_dim"] = kl_per_dimension(model, x_test)
+        r.record("active", active_units(model, x_test), model="collapse", cure=cure)
+        r.record("active_by_variance", active_units(model, x_test, by="variance"), model="collapse", cure=cure)
+        terms = evaluate(model, x_eval, generator=torch.Generator().manual_seed(seed))   # the true KL, whatever
+        r.record("neg_elbo", terms["recon"] + terms["kl"], model="collapse", cure=cure)    # the training objective
+        r.record("kl", terms["kl"], model="collapse", cure=cure)
 
 
 def _judge(classify, images) -> dict[str, float]:
@@ -169,38 +160,33 @@ def _judge(classify, images) -> dict[str, float]:
             "effective_classes": float(np.exp(-(nz * np.log(nz)).sum()))}
 
 
-def _prior_samples(b, r, x_train, y_train, x_test, seed, device) -> None:
+def _prior_samples(b, r, x_train, y_train, x_test, seed) -> None:
     """Decode z ∼ N(0, I) through chapter 1's autoencoder and through the 16-D VAE; judge both."""
     k = max(b.latent_sizes)
-    companion.seed_everything(seed)
-    ae = Autoencoder(AutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=k, hidden=b.ae_hidden,
-                                       out_act="sigmoid"))
-    r.histories["ae"] = fit(ae, x_train, epochs=b.epochs, lr=b.ae_lr, batch_size=b.batch_size, seed=seed,
-                            progress=False, device=device)
-    r.models["ae"] = ae.cpu().eval()
+    ae = r.train("ae", lambda: Autoencoder(AutoencoderConfig(image_shape=tuple(x_train.shape[1:]), code_size=k,
+                                                             hidden=b.ae_hidden, out_act="sigmoid")),
+                 x_train, epochs=b.epochs, lr=b.ae_lr, batch_size=b.batch_size)
     classify = r.results["classify"] = linear_probe(x_train, y_train)          # pixels → digit, real digits
     z = torch.randn(b.n_prior_samples, k, generator=torch.Generator().manual_seed(seed))
-    vae = r.models[f"z{k}"].cpu().eval()
-    with torch.no_grad():
-        samples = {"vae": vae.decode(z).mean, "ae": ae.decode(z), "real": x_test[:b.n_prior_samples]}
-        codes = ae.encode(x_test)
-    r.results["prior_samples"] = samples
+    vae = r.models[name_of(z=k)]
+    samples = r.results["prior_samples"] = {"vae": vae.decode_mean(z), "ae": ae.decode_mean(z),
+                                            "real": x_test[:b.n_prior_samples]}
     for name, images in samples.items():
         for key, v in _judge(classify, images).items():
-            r.metrics[f"samples_{name}_{key}"] = v
-    r.metrics["ae_code_std"] = float(codes.std(0).mean())             # the AE's codes' spread, per dimension
-    r.metrics["ae_code_mean_norm"] = float(codes.mean(0).norm())
+            r.record(key, v, model="samples", decoder=name)
+    codes = encode_all(ae, x_test)
+    r.record("code_std", codes.std(0).mean(), model="ae")             # the AE's codes' spread, per dimension
+    r.record("code_mean_norm", codes.mean(0).norm(), model="ae")
 
 
-def _binarised(b, r, x_train, x_eval, seed, device) -> None:
+def _binarised(b, r, x_train, x_eval, seed) -> None:
     """Burda et al.'s setting: dynamically binarised training digits, binarised held-out digits."""
     k = max(b.latent_sizes)
-    model = _train(b, r, f"z{k}_binarised", x_train, b.epochs, seed, device, latent_size=k, hidden=b.hidden,
+    model = _train(b, r, name_of(z=k, data="binarised"), x_train, b.epochs, latent_size=k, hidden=b.hidden,
                    binarize=True)
     x_bin = torch.bernoulli(x_eval, generator=torch.Generator().manual_seed(seed))   # one fixed binarisation
-    torch.manual_seed(seed)
-    r.metrics[f"vae_z{k}_binarised_neg_log_px_iw"] = -importance_weighted_log_likelihood(
-        model, x_bin, k=b.iw_samples).mean().item()
+    r.record("binarised_neg_log_px_iw", -importance_weighted_log_likelihood(
+        model, x_bin, k=b.iw_samples, generator=torch.Generator().manual_seed(seed)).mean(), model="vae", z=k)
 
 
 #: The setting behind REFERENCES (Burda et al. 2016, §5 and Table 1), for the chapter to say how ours differs:

@@ -17,12 +17,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import companion
 from companion.data.dsprites import DSprites, SHAPE_NAMES
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
 from companion.metrics import dsprites_report
 from companion.models import VAE, VAEConfig
-from companion.train import fit
+from companion.train import steps_per_epoch
 
 NAME = "beta-vae"
 CHAPTER = "chapters/07_beta_vae"
@@ -78,20 +77,20 @@ REFERENCES = {
 
 CLAIMS = claims(
     Claim("rate_falls_with_beta", "the KL (rate) falls at every step up in β",
-          lambda m: all(a > c for a, c in zip(_along(m, "kl"), _along(m, "kl")[1:]))),
+          lambda m: _rises(-v for v in _along_beta(m, "kl").values())),
     Claim("distortion_rises_with_beta", "the reconstruction cost rises at every step up in β",
-          lambda m: all(a < c for a, c in zip(_along(m, "recon"), _along(m, "recon")[1:]))),
+          lambda m: _rises(_along_beta(m, "recon").values())),
     Claim("fewer_active_with_beta", "the largest β keeps fewer active coordinates than β = 1",
-          lambda m: m[f"{_top(m)}_active"] < m["beta1_active"]),
+          lambda m: _top(m, "active") < m.value("active", beta=1)),
     Claim("capacity_on_target", "the capacity objective holds the KL within 15% of its target C",
           lambda m: abs(m["capacity_kl"] - m["capacity_target"]) < 0.15 * m["capacity_target"]),
     Claim("scores_above_chance", "every model's β-VAE score is above chance (one over the number of factors)",
-          lambda m: all(m[k] > 1.2 / m["factors"] for k in m if k.endswith("_beta_vae"))),
+          lambda m: all(r["value"] > 1.2 / m["factors"] for r in m.records() if r["metric"] == "beta_vae")),
     Claim("beta_separates", "the largest β has at least twice the MIG of β = 1, and at least 0.15",
-          lambda m: separates(m[f"{_top(m)}_mig"], m["beta1_mig"])),
+          lambda m: separates(_top(m, "mig"), m.value("mig", beta=1))),
     Claim("tcvae_keeps_more", "the β-TCVAE keeps more active coordinates and a lower MIG than the β-VAE with the "
                               "same weight",
-          lambda m: m["tcvae_active"] > m[f"{_top(m)}_active"] and m["tcvae_mig"] < m[f"{_top(m)}_mig"]),
+          lambda m: m["tcvae_active"] > _top(m, "active") and m["tcvae_mig"] < _top(m, "mig")),
 )
 
 
@@ -101,23 +100,19 @@ def separates(mig_beta: float, mig_one: float) -> bool:
     return mig_beta >= max(0.15, 2 * mig_one)
 
 
-def _top(m) -> str:
-    """The tag of the largest β in a run's metrics."""
-    return tag(max(_betas(m)))
+def _along_beta(m, metric: str) -> dict[float, float]:
+    """``{β: number}`` of the β models, in increasing β."""
+    return m.series(metric, over="beta")
 
 
-def _betas(m) -> list[float]:
-    return sorted(float(k[len("beta"):-len("_kl")]) for k in m
-                  if k.startswith("beta") and k.endswith("_kl") and k[len("beta"):-len("_kl")].replace(".", "").isdigit())
+def _top(m, metric: str) -> float:
+    """``metric`` of the largest β."""
+    return list(_along_beta(m, metric).values())[-1]
 
 
-def tag(beta: float) -> str:
-    """The model (and metric) name of a β: ``beta4`` for 4.0."""
-    return f"beta{beta:g}"
-
-
-def _along(m, key: str) -> list[float]:
-    return [m[f"{tag(b)}_{key}"] for b in _betas(m)]
+def _rises(values) -> bool:
+    values = list(values)
+    return all(a < c for a, c in zip(values, values[1:]))
 
 
 def grid(b: Budget):
@@ -149,42 +144,42 @@ def describe(b: Budget) -> str:
             f"model: test-set reconstruction and KL, active dimensions, β-VAE score, FactorVAE score, MIG.")
 
 
-def variants(b: Budget, n_train: int) -> dict[str, dict]:
-    """The VAEConfig fields of each model of budget ``b`` by name."""
-    steps = b.epochs * -(-n_train // b.batch_size)
-    out = {tag(beta): dict(beta=beta) for beta in b.betas}
+def variants(b: Budget, n_train: int) -> dict[str, tuple[dict, dict]]:
+    """The models of budget ``b`` by name: ``{name: (dims, VAEConfig fields)}``, the dims
+    being what their metrics are recorded under (``beta=4``, or ``model="capacity"``)."""
+    steps = b.epochs * steps_per_epoch(n_train, b.batch_size)
+    out = {name_of(beta=beta): ({"beta": beta}, dict(beta=beta)) for beta in b.betas}
     if b.capacity is not None:
-        out["capacity"] = dict(capacity=b.capacity, gamma=b.gamma, capacity_steps=max(1, steps // 2))
+        out["capacity"] = ({"model": "capacity"}, dict(capacity=b.capacity, gamma=b.gamma,
+                                                        capacity_steps=max(1, steps // 2)))
     if b.tc_weight is not None:
-        out["tcvae"] = dict(tc_weight=b.tc_weight, dataset_size=n_train)
+        out["tcvae"] = ({"model": "tcvae"}, dict(tc_weight=b.tc_weight, dataset_size=n_train))
     return out
 
 
-def train(b: Budget, x_train, kw: dict, *, seed: int, device):
-    """One model of budget ``b`` (VAEConfig fields ``kw``), trained; ``(model on the CPU, history)``."""
-    companion.seed_everything(seed)
-    model = VAE(VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=b.latent_size, hidden=b.hidden, **kw))
-    history = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed, progress=False,
-                  device=device)
-    return model.cpu().eval(), history
+def train(r: Run, b: Budget, name: str, x_train, kw: dict, *, seed: int | None = None) -> VAE:
+    """One model of budget ``b`` (VAEConfig fields ``kw``), trained in ``r`` as ``name``."""
+    config = VAEConfig(image_shape=tuple(x_train.shape[1:]), latent_size=b.latent_size, hidden=b.hidden, **kw)
+    return r.train(name, lambda: VAE(config), x_train, seed=seed, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size)
 
 
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train one model per β, the capacity model and the β-TCVAE on ``device``; report each."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     g, train_set, test_set = data(b)
     x_train, x_test = train_set.images, test_set.images
-    for name, kw in variants(b, len(x_train)).items():
-        r.models[name], r.histories[name] = train(b, x_train, kw, seed=seed, device=device)
+    models = variants(b, len(x_train))
+    for name, (_, kw) in models.items():
+        train(r, b, name, x_train, kw)
     # every model scored on the same freshly rendered sprites, each rendered once
     r.results["reports"] = dsprites_report(dict(r.models), g, x_test, points=b.points, mig_samples=b.mig_samples)
     for name, rep in r.results["reports"].items():
         for key in REPORTED:
-            r.metrics[f"{name}_{key}"] = rep[key]
-    r.metrics["factors"] = len(g.factor_sizes)
+            r.record(key, rep[key], **models[name][0])
+    r.record("factors", len(g.factor_sizes))
     if b.capacity is not None:
-        r.metrics["capacity_target"] = b.capacity
+        r.record("capacity_target", b.capacity)
     return finish(r)
 
 

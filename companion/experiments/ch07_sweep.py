@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from companion.experiments import ch07_beta_vae as base
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
 from companion.metrics import dsprites_report
 
 NAME = "beta-vae-sweep"
@@ -50,17 +50,12 @@ BUDGETS = {
 REFERENCES: dict[str, dict] = {}
 
 
-def _mig(m, setting: str, beta: float, s: int) -> float:
-    return m[f"{setting}_{base.tag(beta)}_seed{s}_mig"]
-
-
 def separated(m, setting: str = "asymmetric") -> list[bool]:
     """Per seed: does the largest β separate the factors (:func:`ch07_beta_vae.separates`)?
     (Empty when the record has no such setting.)"""
-    top = m["largest_beta"]
-    if f"{setting}_{base.tag(top)}_seed0_mig" not in m:
-        return []
-    return [base.separates(_mig(m, setting, top, s), _mig(m, setting, 1.0, s)) for s in range(int(m["seeds"]))]
+    top = m.series("mig", over="seed", setting=setting, beta=m["largest_beta"])
+    one = m.series("mig", over="seed", setting=setting, beta=1)
+    return [base.separates(top[s], one[s]) for s in top]
 
 
 CLAIMS = claims(
@@ -83,21 +78,23 @@ def describe(b: Budget) -> str:
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train every (setting, β, seed) model on ``device``; record MIG and active coordinates."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     for setting in b.settings:
         mb = dataclasses.replace(b.model, **SETTINGS[setting], betas=b.betas)
         g, train_set, test_set = base.data(mb)
         for s in range(b.seeds):
-            models = {base.tag(beta): base.train(mb, train_set.images, dict(beta=beta), seed=seed + s,
-                                                 device=device)[0] for beta in b.betas}
+            models = {beta: base.train(r, mb, name_of(setting=setting, beta=beta, seed=s), train_set.images,
+                                       dict(beta=beta), seed=seed + s) for beta in b.betas}
             reports = dsprites_report(models, g, test_set.images, points=mb.points, mig_samples=mb.mig_samples)
-            for name, rep in reports.items():
-                r.metrics[f"{setting}_{name}_seed{s}_mig"] = rep["mig"]
-                r.metrics[f"{setting}_{name}_seed{s}_active"] = rep["active"]
-    r.metrics["seeds"], r.metrics["largest_beta"] = b.seeds, max(b.betas)
+            for beta, rep in reports.items():
+                r.record("mig", rep["mig"], setting=setting, beta=beta, seed=s)
+                r.record("active", rep["active"], setting=setting, beta=beta, seed=s)
+    r.record("seeds", b.seeds)
+    r.record("largest_beta", max(b.betas))
     return finish(r)
 
 
 def record() -> dict:
-    """The saved record of the quick sweep (what ``reproduce`` wrote), as a dict."""
+    """The saved record of the quick sweep (what ``reproduce`` wrote), as a dict; its numbers
+    are read with :func:`companion.experiments.core.metrics_of`."""
     return json.loads(RECORD.read_text())

@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import companion
 from companion.data import load_first
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import code_counts, code_grids, codebook_usage
 from companion.models import VQVAE, PixelCNN, VQVAEConfig
 from companion.models.vq import perplexity
-from companion.train import evaluate, fit
+from companion.train import evaluate
 
 NAME = "vq-vae"
 CHAPTER = "chapters/08_vq_vae"
@@ -86,14 +85,12 @@ def describe(b: Budget) -> str:
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train the three VQ-VAEs and the prior on ``device``; measure them on held-out digits."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     (x_train, _), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
     r.results["counts_per_epoch"] = {}
     for name, codebook in CODEBOOKS.items():
         config = VQVAEConfig(image_shape=tuple(x_train.shape[1:]), channels=b.channels, num_codes=b.num_codes,
                              code_dim=b.code_dim, codebook=codebook)
-        companion.seed_everything(seed)
-        model = VQVAE(config)
         counts = r.results["counts_per_epoch"][name] = []
 
         def track(epoch, m, counts=counts):       # the codebook on held-out digits after each epoch
@@ -101,23 +98,19 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
             counts.append(c)
             return {"perplexity": perplexity(c).item(), "used_fraction": (c > 0).float().mean().item()}
 
-        r.histories[name] = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed,
-                                progress=False, on_epoch_end=track, device=device)
-        r.models[name] = model.cpu().eval()
+        model = r.train(name, lambda: VQVAE(config), x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size,
+                        on_epoch_end=track)
         usage = codebook_usage(model, x_test)
-        r.metrics[f"{name}_test_recon"] = evaluate(model, x_test)["recon"]
-        r.metrics[f"{name}_test_perplexity"] = usage["perplexity"]
-        r.metrics[f"{name}_test_used_fraction"] = usage["used_fraction"]
-        r.metrics[f"{name}_restarts"] = int(model.quantizer.restarts)
-        r.metrics[f"{name}_first_epoch_perplexity"] = r.histories[name].tracked["perplexity"][0]
+        r.record("test_recon", evaluate(model, x_test)["recon"], model=name)
+        r.record("test_perplexity", usage["perplexity"], model=name)
+        r.record("test_used_fraction", usage["used_fraction"], model=name)
+        r.record("restarts", int(model.quantizer.restarts), model=name)
+        r.record("first_epoch_perplexity", r.histories[name].tracked["perplexity"][0], model=name)
 
     best = r.models["restart"]
-    companion.seed_everything(seed)
-    prior = PixelCNN(b.num_codes, channels=b.prior_channels, layers=b.prior_layers)
-    r.histories["prior"] = fit(prior, code_grids(best, x_train), epochs=b.prior_epochs, lr=b.prior_lr,
-                               batch_size=b.batch_size, seed=seed, progress=False, device=device)
-    r.models["prior"] = prior.cpu().eval()
-    r.metrics["prior_test_bits_per_code"] = evaluate(prior, code_grids(best, x_test))["bits_per_code"]
-    r.metrics["counts_bits_per_code"] = math.log2(r.metrics["restart_test_perplexity"])
-    r.metrics["uniform_bits_per_code"] = math.log2(b.num_codes)
+    prior = r.train("prior", lambda: PixelCNN(b.num_codes, channels=b.prior_channels, layers=b.prior_layers),
+                    code_grids(best, x_train), epochs=b.prior_epochs, lr=b.prior_lr, batch_size=b.batch_size)
+    r.record("test_bits_per_code", evaluate(prior, code_grids(best, x_test))["bits_per_code"], model="prior")
+    r.record("counts_bits_per_code", math.log2(r.metrics.value("test_perplexity", model="restart")))
+    r.record("uniform_bits_per_code", math.log2(b.num_codes))
     return finish(r)

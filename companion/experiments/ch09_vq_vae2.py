@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-import companion
 from companion.data import Split, load_first, pad_to
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import level_codes, linear_probe, swap_agreement
 from companion.models import VQVAE, VQVAE2, PixelSNAIL, VQVAE2Config, VQVAEConfig
 from companion.models.pixelcnn import repeat_codes
 from companion.models.vq import perplexity
+from companion.runtime import preserved_rngs
 from companion.train import evaluate, fit
 
 NAME = "vq-vae-2"
@@ -118,88 +118,101 @@ def describe(b: Budget) -> str:
             f"{b.repeats} seed(s); data: {' or '.join(b.data)} (else mnist-5k).")
 
 
-def _two_level(b: Budget, x_train, top_weight: float, seed: int, device):
-    config = VQVAE2Config(image_shape=tuple(x_train.shape[1:]), channels=b.channels, code_dim=b.code_dim,
-                          num_codes_top=b.num_codes_top, num_codes_bottom=b.num_codes_bottom, top_weight=top_weight)
-    companion.seed_everything(seed)
-    model = VQVAE2(config)
-    history = fit(model, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=seed, progress=False,
-                  device=device)
-    return model.cpu().eval(), history
+def _autoencoders(b: Budget, r: Run, x_train, s: int, suffix: str) -> dict:
+    """The single-level VQ-VAE and the two two-level models of seed ``s``, trained in ``r``."""
+    shape = tuple(x_train.shape[1:])
+    single = VQVAEConfig(image_shape=shape, channels=b.channels, num_codes=b.single_num_codes, code_dim=b.code_dim,
+                         codebook="ema+restart")
+    two = {name: VQVAE2Config(image_shape=shape, channels=b.channels, code_dim=b.code_dim,
+                              num_codes_top=b.num_codes_top, num_codes_bottom=b.num_codes_bottom, top_weight=w)
+           for name, w in (("vqvae2", 0.0), ("separated", b.top_weight))}
+    train = dict(seed=s, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size)
+    return {"single": r.train("single" + suffix, lambda: VQVAE(single), x_train, **train),
+            **{name: r.train(name + suffix, lambda: VQVAE2(config), x_train, **train) for name, config in two.items()}}
 
 
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train the three autoencoders (per seed), the two priors and sample, on ``device``."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     (x_train, y_train), (x_test, y_test) = data(b)
     classify = r.results["classify"] = linear_probe(x_train, y_train)   # pixels → digit
-    r.metrics["probe_test_acc"] = float((classify(x_test) == y_test.numpy()).mean())
-    found: dict[str, list[float]] = {}
+    r.record("probe_test_acc", (classify(x_test) == y_test.numpy()).mean())
+    found: dict[tuple[str, str], list[float]] = {}
     for s in range(seed, seed + b.repeats):
-        config = VQVAEConfig(image_shape=tuple(x_train.shape[1:]), channels=b.channels, num_codes=b.single_num_codes,
-                             code_dim=b.code_dim, codebook="ema+restart")
-        companion.seed_everything(s)
-        single = VQVAE(config)
-        h_single = fit(single, x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size, seed=s, progress=False,
-                       device=device)
-        runs = {"single": (single.cpu().eval(), h_single),
-                "vqvae2": _two_level(b, x_train, 0.0, s, device),
-                "separated": _two_level(b, x_train, b.top_weight, s, device)}
-        found.setdefault("single_test_recon", []).append(evaluate(runs["single"][0], x_test)["recon"])
+        models = _autoencoders(b, r, x_train, s, "" if s == seed else f"_seed{s}")
+        found.setdefault(("single", "test_recon"), []).append(evaluate(models["single"], x_test)["recon"])
         for name in ("vqvae2", "separated"):
-            model = runs[name][0]
-            scores = evaluate(model, x_test)
-            swap = swap_agreement(model, x_test, y_test, classify, seed=s)
-            for k, v in {"test_recon": scores["recon"], "top_only_recon": scores["recon_top"],
-                         "swap_follows_top": swap["follows_top"],
-                         "swap_follows_bottom": swap["follows_bottom"]}.items():
-                found.setdefault(f"{name}_{k}", []).append(v)
-        if s == seed:
-            for name, (model, history) in runs.items():
-                r.models[name], r.histories[name] = model, history
-    r.metrics.update({k: float(np.mean(v)) for k, v in found.items()})
-    r.metrics["bits_per_image"] = 64 * math.log2(b.single_num_codes)
+            scores = evaluate(models[name], x_test)
+            swap = swap_agreement(models[name], x_test, y_test, classify, seed=s)
+            for metric, v in {"test_recon": scores["recon"], "top_only_recon": scores["recon_top"],
+                              "swap_follows_top": swap["follows_top"],
+                              "swap_follows_bottom": swap["follows_bottom"]}.items():
+                found.setdefault((name, metric), []).append(v)
+    for (name, metric), v in found.items():
+        r.record(metric, np.mean(v), model=name)
+    r.record("bits_per_image", 64 * math.log2(b.single_num_codes))
 
     model = r.models["separated"]
     codes_train, codes_test = level_codes(model, x_train), level_codes(model, x_test)
     r.results["codes_test"] = codes_test
+    top_shape, bottom_shape = tuple(codes_train.top.shape[1:]), tuple(codes_train.bottom.shape[1:])
     prior = dict(channels=b.prior_channels, blocks=b.prior_blocks, heads=b.prior_heads)
-    train = dict(epochs=b.prior_epochs, lr=b.lr, batch_size=b.batch_size, seed=seed, progress=False, device=device)
-    companion.seed_everything(seed)
-    top_prior = PixelSNAIL(b.num_codes_top, tuple(codes_train.top.shape[1:]), **prior)
-    r.histories["top_prior"] = fit(top_prior, codes_train.top, **train)
-    companion.seed_everything(seed)
-    bottom_prior = PixelSNAIL(b.num_codes_bottom, tuple(codes_train.bottom.shape[1:]), cond_codes=b.num_codes_top,
-                              **prior)
-    up = lambda c: repeat_codes(c.top, tuple(c.bottom.shape[1:]))     # noqa: E731  (top codes at the bottom's size)
-    r.histories["bottom_prior"] = fit(bottom_prior, (codes_train.bottom, up(codes_train)), **train)
-    r.models["top_prior"], r.models["bottom_prior"] = top_prior.cpu().eval(), bottom_prior.cpu().eval()
-    r.metrics["top_prior_bits_per_code"] = evaluate(top_prior, codes_test.top)["bits_per_code"]
-    r.metrics["bottom_prior_bits_per_code"] = evaluate(bottom_prior, (codes_test.bottom, up(codes_test)))["bits_per_code"]
+    train = dict(epochs=b.prior_epochs, lr=b.lr, batch_size=b.batch_size)
+    up = lambda c: repeat_codes(c.top, bottom_shape)     # noqa: E731  (top codes at the bottom's size)
+    top_prior = r.train("top_prior", lambda: PixelSNAIL(b.num_codes_top, top_shape, **prior), codes_train.top, **train)
+    bottom_prior = r.train("bottom_prior", lambda: PixelSNAIL(b.num_codes_bottom, bottom_shape,
+                                                              cond_codes=b.num_codes_top, **prior),
+                           (codes_train.bottom, up(codes_train)), **train)
+    r.record("bits_per_code", evaluate(top_prior, codes_test.top)["bits_per_code"], model="top_prior")
+    r.record("bits_per_code", evaluate(bottom_prior, (codes_test.bottom, up(codes_test)))["bits_per_code"],
+             model="bottom_prior")
     for level, k in (("top", b.num_codes_top), ("bottom", b.num_codes_bottom)):
         grid = getattr(codes_test, level)
-        r.metrics[f"{level}_counts_bits_per_code"] = math.log2(perplexity(torch.bincount(grid.flatten(), minlength=k)).item())
-        r.metrics[f"{level}_uniform_bits_per_code"] = math.log2(k)
+        r.record("counts_bits_per_code", math.log2(perplexity(torch.bincount(grid.flatten().cpu(), minlength=k))),
+                 level=level)
+        r.record("uniform_bits_per_code", math.log2(k), level=level)
     r.results["samples"] = {}
     for t in b.temperatures:
         r.results["samples"][t], _ = model.sample(top_prior, bottom_prior, b.n_samples, temperature=t,
                                                   generator=torch.Generator().manual_seed(seed))
     at_one = r.results["samples"].get(1.0, next(iter(r.results["samples"].values())))
-    r.metrics["samples_classes_found"] = len(np.unique(classify(at_one)))
+    r.record("samples_classes_found", len(np.unique(classify(at_one))))
 
     # Why the priors stop after b.prior_epochs: the top prior again, from the same initial weights, for
-    # twice as many epochs, with its held-out bits after every epoch. Added last, inside fork_rng, so
-    # that every number above and every random draw after the run stay what they were without it.
-    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if device.type == "cuda" else []):
-        torch.manual_seed(seed)                                        # the top prior's initial weights
-        longer = PixelSNAIL(b.num_codes_top, tuple(codes_train.top.shape[1:]), **prior)
-        h = fit(longer, codes_train.top, val=codes_test.top, **{**train, "epochs": 2 * b.prior_epochs})
-    r.histories["top_prior_longer"] = h
+    # twice as many epochs, with its held-out bits after every epoch. Added last, with the generators
+    # preserved, so that every number above and every random draw after the run stay what they were.
+    with preserved_rngs():
+        r.train("top_prior_longer", lambda: PixelSNAIL(b.num_codes_top, top_shape, **prior), codes_train.top,
+                val=codes_test.top, **{**train, "epochs": 2 * b.prior_epochs})
+    h = r.histories["top_prior_longer"]
     held_out, seen = h.val["bits_per_code"], h.train["bits_per_code"]
-    r.metrics["top_prior_longer_val_best_epoch"] = 1 + int(np.argmin(held_out))
-    r.metrics["top_prior_longer_val_bits_at_budget"] = held_out[b.prior_epochs - 1]
-    r.metrics["top_prior_longer_val_bits_last"] = held_out[-1]
-    r.metrics["top_prior_longer_train_bits_at_budget"] = seen[b.prior_epochs - 1]
-    r.metrics["top_prior_longer_train_bits_last"] = seen[-1]
+    r.record("val_best_epoch", 1 + int(np.argmin(held_out)), model="top_prior_longer")
+    r.record("val_bits_at_budget", held_out[b.prior_epochs - 1], model="top_prior_longer")
+    r.record("val_bits_last", held_out[-1], model="top_prior_longer")
+    r.record("train_bits_at_budget", seen[b.prior_epochs - 1], model="top_prior_longer")
+    r.record("train_bits_last", seen[-1], model="top_prior_longer")
     return finish(r)
+
+
+def procedure() -> list[tuple[str, str, str]]:
+    """VQ-VAE-2's training and sampling (Razavi et al. 2019, survey Fig. 12) as numbered steps,
+    each with the companion function that does it: a list of (stage, step, qualified name).
+    Names come from the function objects, so a renamed function renames its step. (Drawn by
+    :func:`companion.viz.diagrams.procedure_markdown`.)"""
+    def name(f) -> str:
+        return f"{f.__module__}.{f.__qualname__}"
+
+    return [
+        ("train", "train the two-level VQ-VAE: encode x to h_bot and z_top, quantise the top, condition the "
+                  "bottom on the decoded top, quantise it, decode both; EMA codebooks",
+         f"{name(fit)}({name(VQVAE2)})"),
+        ("train", "encode every training image into its top and bottom code grids", name(VQVAE2.encode)),
+        ("train", "fit the top prior p(c_top), an autoregressive PixelSNAIL over the top grid",
+         f"{name(fit)}({name(PixelSNAIL)})"),
+        ("train", "fit the bottom prior p(c_bot | c_top), the top grid repeated to the bottom's size as its "
+                  "condition", f"{name(fit)}({name(PixelSNAIL)}(cond_codes=…)), {name(repeat_codes)}"),
+        ("sample", "draw top codes from the top prior, one position at a time", name(PixelSNAIL.sample)),
+        ("sample", "draw bottom codes given them from the bottom prior", name(PixelSNAIL.sample)),
+        ("sample", "decode both grids into images (steps 5–7 together: VQVAE2.sample)", name(VQVAE2.decode)),
+    ]

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import companion
 from companion.data import load_first
 from companion.data.sequences import circle, moving_digits, oscillator
 from companion.experiments.core import Claim, Run, cached, claims, finish, start
 from companion.metrics import belief_probe, jumpy_errors
 from companion.models.tdvae import TDVAE, TDVAEConfig
-from companion.train import fit
 
 NAME = "td-vae"
 CHAPTER = "chapters/10_td_vae"
@@ -60,7 +58,8 @@ CLAIMS = claims(
     Claim("training_converges", "training cuts −J to less than 0.6 of its first-epoch value",
           lambda m: m["digits_final_over_first_loss"] < 0.6),
     Claim("beats_copying", "at every jump δ TD-VAE predicts better than copying the last frame",
-          lambda m: all(m[f"tdvae_error_jump{d}"] < m[f"copy_last_error_jump{d}"] for d in _jumps(m))),
+          lambda m: all(e < m.value("error_jump{jump}", model="copy_last", jump=d)
+                        for d, e in m.series("error_jump{jump}", over="jump", model="tdvae").items())),
     Claim("needs_two_frames", "after one frame the prediction is worse than copying; after three it is better",
           lambda m: m["tdvae_error_after1"] > m["copy_last_error_jump1"] > m["tdvae_error_after3_worst"]),
     Claim("belief_knows_position", "a linear probe reads the position and the next position from the belief "
@@ -72,14 +71,10 @@ CLAIMS = claims(
     Claim("oscillator_state", "the oscillator's belief holds position and velocity (R² ≥ 0.9)",
           lambda m: m["oscillator_position_r2"] >= 0.9 and m["oscillator_velocity_r2"] >= 0.9),
     Claim("oscillator_beats_baselines", "on the oscillator TD-VAE beats both baselines at every δ",
-          lambda m: all(m[f"oscillator_tdvae_error_jump{d}"] < min(m[f"oscillator_copy_last_error_jump{d}"],
-                                                                   m[f"oscillator_mean_frame_error_jump{d}"])
-                        for d in _jumps(m))),
+          lambda m: all(e < min(m.value("error_jump{jump}", data="oscillator", model=base, jump=d)
+                                for base in ("copy_last", "mean_frame"))
+                        for d, e in m.series("error_jump{jump}", over="jump", data="oscillator", model="tdvae").items())),
 )
-
-
-def _jumps(m) -> list[int]:
-    return sorted(int(k[len("tdvae_error_jump"):]) for k in m if k.startswith("tdvae_error_jump"))
 
 
 def next_circle(s):
@@ -105,43 +100,46 @@ def describe(b: Budget) -> str:
             f"{b.osc_length}), probed for position and velocity; data: {' or '.join(b.data)} (else mnist-5k).")
 
 
-def _train(frames, b: Budget, *, seed: int, device, epochs: int, **config):
-    companion.seed_everything(seed)
-    model = TDVAE(TDVAEConfig(frame_shape=tuple(frames.shape[2:]), **config))
-    history = fit(model, frames, epochs=epochs, lr=b.lr, batch_size=b.batch_size, seed=seed, progress=False,
-                  device=device)
-    return model.cpu().eval(), history
+def _train(r: Run, name: str, frames, b: Budget, *, epochs: int, **config) -> TDVAE:
+    config = TDVAEConfig(frame_shape=tuple(frames.shape[2:]), **config)
+    return r.train(name, lambda: TDVAE(config), frames, epochs=epochs, lr=b.lr, batch_size=b.batch_size)
 
 
 @cached
 def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     """Train both TD-VAEs on ``device``; measure them on held-out sequences."""
-    b, r, device = start(__name__, budget, seed, device)
+    b, r = start(__name__, budget, seed, device)
     (train, test), (osc_train, osc_test) = data(b)
     r.results.update(train=train, test=test, osc_train=osc_train, osc_test=osc_test)
     jumps = list(range(b.jumps[0], b.jumps[1] + 1))
-    model, h = _train(train.frames, b, seed=seed, device=device, epochs=b.epochs, z_size=b.z_size,
-                      belief_size=b.belief_size, hidden=b.hidden, jumps=b.jumps, pairs=b.pairs)
-    r.models["digits"], r.histories["digits"] = model, h
-    r.metrics["digits_final_over_first_loss"] = h.train["loss"][-1] / h.train["loss"][0]
+    model = _train(r, "digits", train.frames, b, epochs=b.epochs, z_size=b.z_size, belief_size=b.belief_size,
+                   hidden=b.hidden, jumps=b.jumps, pairs=b.pairs)
+    h = r.histories["digits"]
+    r.record("final_over_first_loss", h.train["loss"][-1] / h.train["loss"][0], data="digits")
     mean_frame = r.results["mean_frame"] = train.frames.mean((0, 1))
     t1 = r.results["t1"] = b.length - 1 - jumps[-1]                  # the latest t1 that fits every jump
     errors = r.results["errors"] = jumpy_errors(model, test.frames, t1, jumps, mean_frame=mean_frame)
-    r.metrics.update({f"{k}_error_jump{d}": v for k, vs in errors.items() for d, v in zip(jumps, vs)})
+    for name, values in errors.items():
+        for d, v in zip(jumps, values):
+            r.record("error_jump{jump}", v, model=name, jump=d)
     by_t1 = r.results["by_t1"] = [jumpy_errors(model, test.frames, t, [1], mean_frame=mean_frame)["tdvae"][0]
                                   for t in range(b.length - 1)]
-    r.metrics["tdvae_error_after1"], r.metrics["tdvae_error_after3_worst"] = by_t1[0], max(by_t1[2:])
+    r.record("error_after1", by_t1[0], model="tdvae")
+    r.record("error_after3_worst", max(by_t1[2:]), model="tdvae")
     probe = belief_probe(model, train, test, {"position": circle, "next_position": next_circle,
                                               "direction": lambda s: s.velocity})
-    r.metrics.update({f"digits_{k}_r2": v for k, v in probe.items()})
+    for target, r2 in probe.items():
+        r.record(f"{target}_r2", r2, data="digits")
 
-    osc, h_osc = _train(osc_train.frames, b, seed=seed, device=device, epochs=b.osc_epochs, z_size=b.osc_z_size,
-                        belief_size=b.osc_belief_size, hidden=b.osc_hidden)
-    r.models["oscillator"], r.histories["oscillator"] = osc, h_osc
+    osc = _train(r, "oscillator", osc_train.frames, b, epochs=b.osc_epochs, z_size=b.osc_z_size,
+                 belief_size=b.osc_belief_size, hidden=b.osc_hidden)
     scores = belief_probe(osc, osc_train, osc_test, {"position": lambda s: s.position,
                                                      "velocity": lambda s: s.velocity})
-    r.metrics.update({f"oscillator_{k}_r2": v for k, v in scores.items()})
+    for target, r2 in scores.items():
+        r.record(f"{target}_r2", r2, data="oscillator")
     osc_errors = r.results["osc_errors"] = jumpy_errors(osc, osc_test.frames, min(10, b.osc_length - 1 - jumps[-1]),
                                                         jumps, mean_frame=osc_train.frames.mean((0, 1)))
-    r.metrics.update({f"oscillator_{k}_error_jump{d}": v for k, vs in osc_errors.items() for d, v in zip(jumps, vs)})
+    for name, values in osc_errors.items():
+        for d, v in zip(jumps, values):
+            r.record("error_jump{jump}", v, data="oscillator", model=name, jump=d)
     return finish(r)

@@ -1,17 +1,40 @@
-"""The machinery shared by the chapters' experiments: runs, claims, the registry and records.
+"""The machinery shared by the chapters' experiments: runs, results, claims, the registry.
 
-Each chapter's module (``companion.experiments.ch01_autoencoder`` …) defines
+This docstring is the contract for the next chapter's author.
+
+**An experiment module** (``companion.experiments.ch01_autoencoder`` …) defines
 
 * ``NAME`` (what ``python -m companion reproduce NAME`` takes) and ``CHAPTER``;
 * ``Budget``, a frozen dataclass, and ``BUDGETS = {"quick": …, "full": …, "smoke": …}``:
   ``quick`` is what the chapter executes (about a minute on a 2-core CPU), ``full`` is closer
   to the papers, ``smoke`` checks the plumbing in seconds (its numbers mean nothing);
-* ``run(budget="quick", *, seed=0, device=None) -> Run``: trains on ``device`` and returns
-  the trained models (on the CPU), their histories and the metrics;
+* ``run(budget="quick", *, seed=0, device=None) -> Run``, decorated with :func:`cached`;
 * ``describe(budget) -> str``, written from the budget's fields;
-* ``REFERENCES``: published numbers with their sources, keyed by our metric names;
+* ``REFERENCES``: published numbers with their sources, keyed by our flat metric names;
 * ``CLAIMS``: what the chapter says about its numbers, as named checks that the chapter
   asserts after its run.
+
+**A run** has one shape::
+
+    @cached
+    def run(budget="quick", *, seed=0, device=None):
+        b, r = start(__name__, budget, seed, device)      # budget, seed and device decided once
+        model = r.train("ae", lambda: Autoencoder(...), x_train, epochs=b.epochs, lr=b.lr)
+        r.record("test_mse", reconstruction_error(model, x_test), model="ae", k=2)
+        return finish(r)
+
+* :meth:`Run.train` is the only training step: it seeds, builds the model from that seed,
+  fits it on the run's device and keeps it (in eval mode) with its history under a name.
+  Metrics are computed where the model trained; :func:`finish` moves every model to the CPU
+  once, at the end.
+* :meth:`Run.record` stores a number under a metric and its dimensions (``beta=16``,
+  ``seed=1``). Claims and chapters read numbers back by those (:meth:`Metrics.value`,
+  :meth:`Metrics.series`, :meth:`Metrics.table`) and never parse a name. The flat names
+  (``beta16_mig``) exist only for the JSON record, the tables and ``REFERENCES``.
+* ``device=None`` means the CPU (the models are built there and stay there); the device is
+  resolved once, by :func:`cached`, before anything trains.
+* A run leaves Python's, NumPy's and PyTorch's generators wherever its last draw left them, and
+  :func:`cached` restores exactly that state when it loads a saved run.
 """
 from __future__ import annotations
 
@@ -21,9 +44,10 @@ import io
 import json
 import os
 import random
+import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -31,6 +55,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from companion.runtime import check_seed, get_device, seed_everything
+from companion.train import fit
 
 BUDGETS = ("quick", "full", "smoke")
 
@@ -43,8 +70,9 @@ class ClaimFailed(AssertionError):
 class Claim:
     """A sentence of a chapter about its numbers, and the check that makes it true.
 
-    ``holds(metrics)`` returns True when the claim holds for a run's metrics
-    (``{name: number}``); ``statement`` is the sentence, shown when it does not.
+    ``holds(metrics)`` returns True when the claim holds for a run's :class:`Metrics`
+    (read by metric and dimensions, or by flat name); ``statement`` is the sentence, shown
+    when it does not.
     """
 
     name: str
@@ -62,6 +90,111 @@ def claims(*items: Claim) -> dict[str, Claim]:
     return out
 
 
+class Metrics(Mapping[str, float]):
+    """A run's numbers, each recorded under a metric and its dimensions.
+
+    ``record("mig", 0.31, beta=16, seed=1)`` stores 0.31; ``value("mig", beta=16, seed=1)``
+    reads it back, ``series("mig", over="beta", seed=1)`` gives ``{1.0: …, 16.0: …}`` and
+    ``table("mig", rows="setting", columns="seed", beta=16)`` a dict of such dicts. Read as a
+    mapping it is ``{flat name: number}``, for the JSON record and the tables.
+
+    The flat name puts the dimensions first, in the order given, then the metric: a string
+    value as itself (``model="ae"`` → ``ae``), a number after its dimension's name
+    (``beta=16`` → ``beta16``, ``seed=0`` → ``seed0``), all joined by ``_``. A dimension may
+    instead be placed inside the metric's name with a ``{field}``: ``record("test_mse_k{k}",
+    v, model="ae", k=2)`` is named ``ae_test_mse_k2``.
+    """
+
+    def __init__(self, records: list[dict] | None = None) -> None:
+        self._by_flat: dict[str, tuple[str, dict, float]] = {}
+        for r in records or ():
+            if not isinstance(r, dict) or set(r) != {"metric", "dims", "value"}:
+                raise ValueError(f"a metric record is {{'metric', 'dims', 'value'}}, got {r!r}")
+            self.record(r["metric"], r["value"], **r["dims"])
+
+    def record(self, metric: str, value, **dims) -> str:
+        """Store ``value`` (a number, or a 0-dim tensor) under ``metric`` and ``dims``; return
+        its flat name. A metric and dimensions are recorded once."""
+        if not isinstance(metric, str) or not metric:
+            raise TypeError(f"metric must be a non-empty string, got {metric!r}")
+        dims = _dims(dims)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{metric}: a metric is a number, got {type(value).__name__}") from None
+        name = flat_name(metric, dims)
+        if name in self._by_flat:
+            raise ValueError(f"{name!r} is recorded twice")
+        self._by_flat[name] = (metric, dims, value)
+        return name
+
+    def value(self, metric: str, **dims) -> float:
+        """The number recorded under ``metric`` with exactly these ``dims``."""
+        for m, d, v in self._by_flat.values():
+            if m == metric and d == dims:
+                return v
+        raise KeyError(f"no {metric!r} recorded with {dims or 'no dimensions'}")
+
+    def series(self, metric: str, over: str, **fixed) -> dict:
+        """``{value of over: number}`` for the records of ``metric`` whose dimensions are
+        ``over`` plus exactly ``fixed``, in increasing order of ``over``."""
+        found = {d[over]: v for m, d, v in self._by_flat.values()
+                 if m == metric and over in d and {k: x for k, x in d.items() if k != over} == fixed}
+        return dict(sorted(found.items()))
+
+    def table(self, metric: str, rows: str, columns: str, **fixed) -> dict:
+        """``{row value: {column value: number}}``, rows and columns in increasing order."""
+        out: dict = {}
+        for m, d, v in self._by_flat.values():
+            if m == metric and rows in d and columns in d and \
+                    {k: x for k, x in d.items() if k not in (rows, columns)} == fixed:
+                out.setdefault(d[rows], {})[d[columns]] = v
+        return {r: dict(sorted(c.items())) for r, c in sorted(out.items())}
+
+    def records(self) -> list[dict]:
+        """Every number as ``{"metric", "dims", "value"}`` (what the JSON record keeps)."""
+        return [{"metric": m, "dims": dict(d), "value": v} for m, d, v in self._by_flat.values()]
+
+    def __getitem__(self, name: str) -> float:
+        return self._by_flat[name][2]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_flat)
+
+    def __len__(self) -> int:
+        return len(self._by_flat)
+
+    def __repr__(self) -> str:
+        return f"Metrics({dict(self)!r})"
+
+
+def _dims(dims: Mapping) -> dict:
+    """Dimensions checked (strings or numbers) and their numbers as plain ints or floats."""
+    out = {}
+    for k, v in dims.items():
+        if isinstance(v, bool) or not isinstance(v, (str, int, float, np.integer, np.floating)):
+            raise TypeError(f"dimension {k}= must be a string or a number, got {type(v).__name__}")
+        out[k] = v if isinstance(v, str) else int(v) if isinstance(v, (int, np.integer)) else float(v)
+    return out
+
+
+def name_of(**dims) -> str:
+    """The name that dimensions make (``name_of(model="over", beta=3)`` is ``"over_beta3"``): what
+    a flat metric name starts with, and what a run calls the model those dimensions describe."""
+    return "_".join(v if isinstance(v, str) else f"{k}{v:g}" for k, v in _dims(dims).items())
+
+
+def flat_name(metric: str, dims: Mapping) -> str:
+    """The flat name of ``metric`` with ``dims`` (see :class:`Metrics`)."""
+    dims = _dims(dims)
+    for field_name in re.findall(r"{(\w*)}", metric):
+        if field_name not in dims:
+            raise ValueError(f"metric {metric!r} places {{{field_name}}}, but no such dimension is given")
+    placed = {k for k in dims if "{" + k + "}" in metric}
+    shown = metric.format(**{k: v if isinstance(v, str) else f"{v:g}" for k, v in dims.items()})
+    return "_".join(filter(None, [name_of(**{k: v for k, v in dims.items() if k not in placed}), shown]))
+
+
 @dataclass
 class Run:
     """What an experiment's ``run`` returns.
@@ -69,10 +202,10 @@ class Run:
     Attributes:
         experiment: the experiment's name, e.g. ``"autoencoder"``.
         budget: the budget dataclass it ran with.
-        seed, device: as passed to ``run`` (device as a string).
-        models: the trained models by name, on the CPU in eval mode.
+        seed, device: as passed to ``run`` (device as a string, resolved).
+        models: the trained models by name, in eval mode (on the CPU once finished).
         histories: their :class:`companion.train.History` by the same names.
-        metrics: flat ``{name: number}`` (the names the references and claims use).
+        metrics: the :class:`Metrics` (read by metric and dimensions, or by flat name).
         results: anything else the chapter draws (curves, arrays, per-model reports).
         seconds: wall-clock time of the run.
     """
@@ -83,9 +216,38 @@ class Run:
     device: str
     models: dict[str, torch.nn.Module] = field(default_factory=dict)
     histories: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
     results: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def train(self, name: str, build: Callable[[], torch.nn.Module], data, *, seed: int | None = None,
+              **fit_kw) -> torch.nn.Module:
+        """The experiments' one training step: seed everything with ``seed`` (default the
+        run's), build the model with ``build()`` (so its initial weights come from that seed),
+        :func:`companion.train.fit` it on ``data`` on the run's device, and keep it in eval
+        mode under ``name`` in :attr:`models`, its history in :attr:`histories`.
+
+        ``fit_kw`` are :func:`~companion.train.fit`'s arguments (``epochs``, ``lr``,
+        ``batch_size``, ``val``, ``on_epoch_end``); the seed, the device and ``progress=False``
+        are the run's."""
+        if name in self.models:
+            raise ValueError(f"a model named {name!r} is already in this run")
+        if not callable(build) or isinstance(build, torch.nn.Module):
+            raise TypeError(f"build is a function of no arguments that returns the model (so that its initial "
+                            f"weights come from the seed), got {type(build).__name__}")
+        bad = {"seed", "device", "progress"} & set(fit_kw)
+        if bad:
+            raise TypeError(f"Run.train decides {', '.join(sorted(bad))} itself")
+        seed = self.seed if seed is None else check_seed(seed)
+        seed_everything(seed)
+        model = build()
+        history = fit(model, data, seed=seed, device=torch.device(self.device), progress=False, **fit_kw)
+        self.models[name], self.histories[name] = model.eval(), history
+        return model
+
+    def record(self, metric: str, value, **dims) -> str:
+        """Store a number under ``metric`` and ``dims`` (see :class:`Metrics`)."""
+        return self.metrics.record(metric, value, **dims)
 
     def check(self, *names: str) -> None:
         """Assert the named claims of this run's experiment (all of them when none are named);
@@ -115,34 +277,33 @@ def resolve(module: ModuleType, budget) -> Any:
     return budget
 
 
-def check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+def run_device(device) -> torch.device:
+    """The device of a run: ``None`` is the CPU, anything else as :func:`companion.get_device`
+    resolves it (an already resolved ``torch.device`` is kept as it is)."""
+    if isinstance(device, torch.device):
+        return device
+    return get_device("cpu" if device is None else device)
 
 
-def start(module: ModuleType | str, budget, seed: int, device) -> tuple[Any, Run, torch.device]:
-    """Begin a run of ``module`` (or its ``__name__``): resolve the budget and the device,
-    seed everything, start the clock."""
-    import companion
-
+def start(module: ModuleType | str, budget, seed: int, device) -> tuple[Any, Run]:
+    """Begin a run of ``module`` (or its ``__name__``): the budget, the seed and the device
+    decided, everything seeded, the clock started."""
     module = sys.modules[module] if isinstance(module, str) else module
     b = resolve(module, budget)
-    check_seed(seed)
-    dev = companion.get_device(device if device is not None else "cpu")
-    companion.seed_everything(seed)
-    run = Run(experiment=module.NAME, budget=b, seed=seed, device=str(dev))
+    seed = check_seed(seed)
+    run = Run(experiment=module.NAME, budget=b, seed=seed, device=str(run_device(device)))
+    seed_everything(seed)
     run.seconds = -time.perf_counter()
-    return b, run, dev
+    return b, run
 
 
 def finish(run: Run) -> Run:
-    """Stop the clock, put the models on the CPU in eval mode and the metrics as floats."""
+    """Stop the clock and put the models on the CPU in eval mode (the one move of a run)."""
     if not isinstance(run, Run):
         raise TypeError(f"finish takes the Run that start returned, got {type(run).__name__}")
     run.seconds += time.perf_counter()
     for m in run.models.values():
         m.cpu().eval()
-    run.metrics = {k: float(v) for k, v in run.metrics.items()}
     return run
 
 
@@ -168,18 +329,17 @@ def cached(run_fn: Callable[..., Run]) -> Callable[..., Run]:
 
     @functools.wraps(run_fn)
     def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-        import companion
-
         folder = os.environ.get(RUN_CACHE)
         module = sys.modules[run_fn.__module__]
-        if not folder or companion.get_device(device if device is not None else "cpu").type != "cpu":
+        device = run_device(device)                  # resolved here, once; start keeps it
+        if not folder or device.type != "cpu":
             return run_fn(budget, seed=seed, device=device)
         b = resolve(module, budget)
-        check_seed(seed)
+        seed = check_seed(seed)
         path = Path(folder) / f"{module.NAME}-{run_key(module, b, seed)}.pt"
         if path.is_file():
             saved = torch.load(path, weights_only=False)
-            companion.seed_everything(seed)
+            seed_everything(seed)
             sys.stdout.write(saved["printed"])
             torch.set_rng_state(saved["rng"]["torch"])
             np.random.set_state(saved["rng"]["numpy"])
@@ -216,7 +376,7 @@ class _Tee:
 
 def run_key(module: ModuleType, budget, seed: int) -> str:
     """What a saved run depends on, hashed: experiment, budget, seed, source, torch, threads, data."""
-    check_seed(seed)
+    seed = check_seed(seed)
     import companion
     from companion.data import on_disk
 
@@ -260,16 +420,29 @@ def reproduce(name: str, budget: str = "quick", json_path: str | Path | None = N
               device: str | torch.device | None = None) -> dict:
     """Run experiment ``name`` with ``budget`` and ``seed`` on ``device`` (default the CPU) and
     return (and optionally write) its record:
-    ``{"experiment", "budget", "device", "seed", "seconds", "metrics", "reference"}``."""
+    ``{"experiment", "budget", "device", "seed", "seconds", "metrics", "reference", "values"}``:
+    ``metrics`` by flat name, ``values`` the same numbers with their metric and dimensions
+    (:meth:`Metrics.records`; :func:`metrics_of` reads them back)."""
     module = get(name)
     if budget not in BUDGETS:
         raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
     run = module.run(budget, seed=seed, device=device)
     record = {"experiment": name, "budget": budget, "device": run.device, "seed": seed,
-              "seconds": round(run.seconds, 2), "metrics": dict(run.metrics), "reference": module.REFERENCES}
+              "seconds": round(run.seconds, 2), "metrics": dict(run.metrics), "reference": module.REFERENCES,
+              "values": run.metrics.records()}
     if json_path is not None:
         write_json(record, json_path)
     return record
+
+
+def metrics_of(record: dict) -> Metrics:
+    """The :class:`Metrics` of a record that :func:`reproduce` wrote (its ``values``)."""
+    if not isinstance(record, dict) or "values" not in record:
+        raise ValueError("metrics_of takes a record written by reproduce(), with its 'values'")
+    m = Metrics(record["values"])
+    if dict(m) != record.get("metrics", dict(m)):
+        raise ValueError("the record's 'values' and 'metrics' disagree")
+    return m
 
 
 def write_json(record: dict, path: str | Path) -> Path:

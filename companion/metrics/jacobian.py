@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
-from companion.models.base import model_device
+from companion.models.base import EncoderDecoder, model_device
 
 
 def _check_batch_size(batch_size, x=None) -> None:
@@ -16,23 +16,28 @@ def _check_batch_size(batch_size, x=None) -> None:
 
 
 def encoder_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """J_f(x) for every example: (B, ...) → (B, code_size, d) on the CPU, by
-    ``vmap(jacrev(encode))`` on the model's device."""
-    if not isinstance(model, nn.Module) or not callable(getattr(model, "encode", None)):
-        raise TypeError(f"the encoder's Jacobian needs a model with encode(x), got {type(model).__name__}")
+    """J(x) = ∂ code(x) / ∂x for every example: (B, ...) → (B, code size, d) on the CPU, by
+    ``vmap(jacrev(model.code))`` on the model's device. Defined for every model whose code is
+    continuous (an autoencoder's z, PCA's, a VAE's posterior mean, a TD-VAE's belief means,
+    flattened); a vector-quantised model's codes are indices, so it is refused."""
+    if not isinstance(model, EncoderDecoder):
+        raise TypeError(f"the encoder's Jacobian needs a model with an encoder (an EncoderDecoder), "
+                        f"got {type(model).__name__}")
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
         raise ValueError(f"expected a batch (B, ...) with B ≥ 1, got {getattr(x, 'shape', type(x))}")
-
-    def f(xi):
-        return model.encode(xi.unsqueeze(0)).squeeze(0)
-
+    device = model_device(model)
     was_training = model.training
     model.eval()
     try:
-        jac = vmap(jacrev(f))(x.to(model_device(model)))   # (B, k, *x.shape[1:])
+        with torch.no_grad():
+            probe = model.code(x[:1].to(device))
+        if not isinstance(probe, torch.Tensor) or not probe.is_floating_point():
+            raise TypeError(f"the encoder's Jacobian needs continuous codes; {type(model).__name__}'s codes are "
+                            f"{'indices' if isinstance(probe, torch.Tensor) else type(probe).__name__}")
+        jac = vmap(jacrev(lambda xi: model.code(xi.unsqueeze(0)).squeeze(0)))(x.to(device))   # (B, *code, *x)
     finally:
         model.train(was_training)
-    return jac.reshape(len(x), jac.shape[1], -1).detach().cpu()
+    return jac.reshape(len(x), probe[0].numel(), -1).detach().cpu()
 
 
 def jacobian_norms(model: nn.Module, x: torch.Tensor, *, batch_size: int = 100) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from companion.models.base import model_device
+from companion.models.base import EncoderDecoder, model_device
 
 
 def _batches(x: torch.Tensor, batch_size: int):
@@ -16,16 +16,24 @@ def _batches(x: torch.Tensor, batch_size: int):
         yield x[i:i + batch_size]
 
 
+def _check_model(model, what: str) -> None:
+    if not isinstance(model, EncoderDecoder):
+        raise TypeError(f"{what} needs a model with an encoder and a decoder (an EncoderDecoder), "
+                        f"got {type(model).__name__}")
+
+
 @torch.no_grad()
 def reconstruction_error(model: nn.Module, x: torch.Tensor, *, target: torch.Tensor | None = None,
                          batch_size: int = 1000) -> float:
     """Mean over examples of the squared error ‖target − x'‖² summed over dimensions.
 
-    x' = ``model.decode(model.encode(x))`` is the model's reconstruction in data space,
-    whatever loss it was trained with, so models are compared on one scale. ``target``
+    x' = ``model.reconstruct(x)`` is the model's reconstruction in data space (the decoder's
+    mean for a probabilistic model), whatever loss it was trained with, so models are compared
+    on one scale. ``target``
     defaults to x; for a denoising model pass corrupted inputs as x and the clean images as
     ``target``. Divide by the number of dimensions for a per-pixel MSE.
     """
+    _check_model(model, "reconstruction_error")
     target = x if target is None else target
     if target.shape != x.shape:
         raise ValueError(f"target shape {tuple(target.shape)} does not match input shape {tuple(x.shape)}")
@@ -37,7 +45,7 @@ def reconstruction_error(model: nn.Module, x: torch.Tensor, *, target: torch.Ten
         for i, xb in enumerate(_batches(x, batch_size)):
             xb = xb.to(device)
             tb = target[i * batch_size:(i + 1) * batch_size].to(device)
-            x_hat = model.decode(model.encode(xb)).reshape(xb.shape)
+            x_hat = model.reconstruct(xb).reshape(xb.shape)
             total += ((x_hat - tb) ** 2).flatten(1).sum(1).sum().item()
     finally:
         model.train(was_training)
@@ -46,16 +54,20 @@ def reconstruction_error(model: nn.Module, x: torch.Tensor, *, target: torch.Ten
 
 @torch.no_grad()
 def encode_all(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
-    """Codes of every example, (N, k), on the CPU; for a distribution-valued encoder, its mean.
-    Batches go to the model's device."""
+    """Codes of every example, (N, k), on the CPU: ``model.code(x)`` (for a distribution-valued
+    encoder, its mean). Batches go to the model's device."""
+    _check_model(model, "encode_all")
     was_training = model.training
     model.eval()
     device = model_device(model)
     try:
         codes = []
         for xb in _batches(x, batch_size):
-            z = model.encode(xb.to(device))
-            codes.append((z.mean if hasattr(z, "mean") and not isinstance(z, torch.Tensor) else z).cpu())
+            z = model.code(xb.to(device))
+            if not isinstance(z, torch.Tensor):
+                raise TypeError(f"encode_all stacks code tensors; {type(model).__name__}'s codes are "
+                                f"{type(z).__name__} (for a VQVAE2 use companion.metrics.level_codes)")
+            codes.append(z.cpu())
     finally:
         model.train(was_training)
     return torch.cat(codes)

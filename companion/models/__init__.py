@@ -4,7 +4,7 @@
 rebuild a model from its saved config (:func:`companion.train.load_checkpoint`).
 """
 from companion.models.autoencoder import Autoencoder, AutoencoderConfig
-from companion.models.base import Model, Output
+from companion.models.base import EncoderDecoder, Model, Output, Prior
 from companion.models.contractive import ContractiveAutoencoder, ContractiveAutoencoderConfig
 from companion.models.denoising import DenoisingAutoencoder, DenoisingAutoencoderConfig
 from companion.models.ksparse import KSparseAutoencoder, KSparseAutoencoderConfig, topk_sparsify
@@ -32,7 +32,7 @@ REGISTRY = {
     "PixelSNAIL": (PixelSNAIL, PixelSNAILConfig),
 }
 
-__all__ = ["REGISTRY", "Model", "PCAConfig", "PixelCNNConfig", "PixelSNAILConfig", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
+__all__ = ["REGISTRY", "EncoderDecoder", "Model", "Prior", "PCAConfig", "PixelCNNConfig", "PixelSNAILConfig", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
            "DenoisingAutoencoder", "KSparseAutoencoder",
            "KSparseAutoencoderConfig", "topk_sparsify",
            "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig",

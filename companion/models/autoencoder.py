@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from companion import losses
-from companion.models.base import Model, Output, choice, positive_int
+from companion.models.base import EncoderDecoder, Output, choice, positive_int
 from companion.nn import MLP, ConvDecoder, ConvEncoder, activation
 
 
@@ -84,7 +84,7 @@ class AutoencoderConfig:
         return c * h * w
 
 
-class Autoencoder(Model):
+class Autoencoder(EncoderDecoder):
     """Deterministic autoencoder: encoder g_φ, decoder f_θ, reconstruction loss L_AE.
 
     ``forward(x)`` takes images (B, C, H, W) and returns an :class:`Output` with
@@ -123,7 +123,7 @@ class Autoencoder(Model):
         """x' = f_θ(z): (B, code_size) → (B, C, H, W)."""
         return self.out_act(self.decode_logits(z))
 
-    def reconstruct(self, z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def reconstruction_loss(self, z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode z and score it against ``target``: returns (L_recon, x').
 
         With the cross-entropy the loss is computed from the logits (stable) and
@@ -143,5 +143,5 @@ class Autoencoder(Model):
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
         """Encode, decode and score the reconstruction against ``target`` (default: x)."""
         z = self.encode(x)                          # (B, m)
-        recon, x_hat = self.reconstruct(z, x if target is None else target)
+        recon, x_hat = self.reconstruction_loss(z, x if target is None else target)
         return Output(loss=recon, terms={"recon": recon}, x_hat=x_hat, z=z)

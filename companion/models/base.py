@@ -1,8 +1,39 @@
-"""The contract every model of the book follows.
+"""The contract every model of the book follows, written as three classes.
 
-A model is an ``nn.Module`` whose ``forward(x)`` returns an :class:`Output`; it also has
-``encode(x)`` (g_φ, or q_φ(z|x) for probabilistic models) and ``decode(z)`` (f_θ, or
-p_θ(x|z)), and is built from a config dataclass whose fields are validated.
+:class:`Model` is what all of them share: an ``nn.Module`` built from a config dataclass whose
+fields are validated (and which a checkpoint stores), with ``forward(...)`` returning an
+:class:`Output`. There are two kinds.
+
+**An** :class:`EncoderDecoder` maps data to codes and back. ``forward(x)`` scores a batch
+(the denoising family also takes ``forward(x, target)``); ``encode`` and ``decode`` are per
+family:
+
+==================================  ==============================  ==============================  ====================
+family                              ``encode(x)`` returns           ``decode`` takes                ``decode`` returns
+==================================  ==============================  ==============================  ====================
+Autoencoder and its subclasses, PCA z = g_φ(x), a Tensor (B, m)     a Tensor (B, m)                 x' = f_θ(z), a Tensor
+VAE                                 q_φ(z|x), a Distribution (B, m) codes (B, m) or q_φ(z|x)        p_θ(x|z), a Distribution
+TDVAE                               beliefs p_B(z_t|b_t) (B, T, z)  states (..., z) or the beliefs  p_D(x|z), a Distribution
+VQVAE                               an index grid, int64 (B, h, w)  an index grid                   x', a Tensor
+VQVAE2                              :class:`Codes` (top, bottom)    Codes, or the top grid alone    x', a Tensor
+==================================  ==============================  ==============================  ====================
+
+Whatever the family, three methods give tensors, so that helpers need no branches:
+
+* ``code(x)``: a point code as a Tensor: ``encode(x)``, or the mean of a distribution
+  (VQ-VAE-2: its :class:`Codes`);
+* ``decode_mean(z)``: the image (or frame) of codes: ``decode(z)``, or its mean;
+* ``reconstruct(x)``: ``decode_mean(code(x))``, the reconstruction x' in data space.
+
+``decode_mean(code(x))`` always has the shape of x. ``Output.z`` is what ``code`` would give
+for the sample the loss used: the code (B, m) of an autoencoder or PCA, the sampled z (B, m) of a
+VAE, the sampled states (B, T, z) of a TD-VAE, the index grid (B, h, w) of a VQ-VAE, and the
+bottom grid of a VQ-VAE-2 (whose top grid is in ``encode``'s :class:`Codes`).
+
+**A** :class:`Prior` models code grids: ``forward(grids, cond=None)`` gives the negative
+log-likelihood in nats per grid (``stats["bits_per_code"]`` too), ``log_prob(grids, cond=None)``
+the log-likelihood of each grid, and ``sample(n, grid_shape, ...)`` draws grids. It has no
+encoder or decoder.
 """
 from __future__ import annotations
 
@@ -29,7 +60,9 @@ class Output:
             reconstruction costs a pass of its own may give a function of no arguments instead;
             it is called on the first read of ``x_hat`` (so that training, which never reads
             it, does not pay for it), from the parameters as they are at that moment.
-        z: the code of each input, shape (B, code_size).
+        z: the code the loss used, per family (see the module's table): (B, m) for an
+            autoencoder, PCA or VAE (sampled), (B, T, z) for a TD-VAE, an index grid (B, h, w)
+            for a VQ-VAE and the bottom grid of a VQ-VAE-2; None for a prior.
     """
 
     loss: torch.Tensor
@@ -70,8 +103,8 @@ Output.x_hat = property(_read_x_hat, _write_x_hat, doc="x' (computed on first re
 
 
 class Model(torch.nn.Module):
-    """Base of every model of the book: built from its config dataclass, or from that
-    config's fields as keyword arguments (``VAE(latent_size=16)`` is ``VAE(VAEConfig(latent_size=16))``).
+    """Base of every model of the book (an :class:`EncoderDecoder` or a :class:`Prior`): built
+    from its config dataclass, or from that config's fields as keyword arguments (``VAE(latent_size=16)`` is ``VAE(VAEConfig(latent_size=16))``).
 
     A subclass names its ``config_class``; fields a reader usually passes first may be given
     positionally when the subclass lists them in ``positional`` (``PCA(2)``). The config is
@@ -118,6 +151,39 @@ class Model(torch.nn.Module):
         return super().load_state_dict(*args, **kwargs)
 
 
+class EncoderDecoder(Model):
+    """A model with an encoder and a decoder (see the module's table for what each family's
+    ``encode`` and ``decode`` give). Subclasses define ``encode`` and ``decode``; a family whose
+    ``encode`` returns a distribution, or whose ``decode`` does, overrides :meth:`code` and
+    :meth:`decode_mean` to take its mean."""
+
+    def encode(self, x: torch.Tensor):
+        raise NotImplementedError
+
+    def decode(self, z):
+        raise NotImplementedError
+
+    def code(self, x: torch.Tensor):
+        """A point code of ``x`` as a Tensor (what ``encode`` gives, or its mean)."""
+        return self.encode(x)
+
+    def decode_mean(self, z) -> torch.Tensor:
+        """The image of codes ``z`` as a Tensor (what ``decode`` gives, or its mean)."""
+        return self.decode(z)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """x' = ``decode_mean(code(x))``, the reconstruction of ``x`` in data space (shape of x)."""
+        return self.decode_mean(self.code(x))
+
+
+class Prior(Model):
+    """A model of code grids (PixelCNN, PixelSNAIL): ``forward(grids, cond=None)`` → negative
+    log-likelihood in nats per grid; :meth:`log_prob` and ``sample(n, grid_shape, ...)``."""
+
+    def log_prob(self, grids: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
 def dataclass_like(obj) -> bool:
     """True for a dataclass instance (a config of some model)."""
     import dataclasses
@@ -142,6 +208,21 @@ def device_of(f) -> torch.device:
         raise TypeError(f"device_of takes a model or a method of one (a callable), got {type(f).__name__}")
     owner = f if isinstance(f, torch.nn.Module) else getattr(f, "__self__", None)
     return model_device(owner) if isinstance(owner, torch.nn.Module) else torch.device("cpu")
+
+
+def image_decoder(decode):
+    """Codes → images as Tensors, from a model with a decoder, from its ``decode`` method (a
+    VAE's returns a distribution: its ``decode_mean`` is used instead), or from any function
+    that already returns images."""
+    if isinstance(decode, EncoderDecoder):
+        return decode.decode_mean
+    owner = getattr(decode, "__self__", None)
+    if isinstance(owner, EncoderDecoder) and getattr(decode, "__func__", None) is type(owner).decode:
+        return owner.decode_mean
+    if not callable(decode):
+        raise TypeError(f"decode must be a model with a decoder or a function codes → images, "
+                        f"got {type(decode).__name__}")
+    return decode
 
 
 def positive_int(obj, name: str) -> None:

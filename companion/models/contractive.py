@@ -57,7 +57,7 @@ class ContractiveAutoencoder(Autoencoder):
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
         h = self.encode(x)                                             # the code z: (B, m), in (0, 1)
-        recon, x_hat = self.reconstruct(h, x if target is None else target)
+        recon, x_hat = self.reconstruction_loss(h, x if target is None else target)
         jacobian_sq = losses.contractive_penalty(h, self.encoder_weight).mean()   # mean over the batch of ‖J_g(x)‖²_F
         loss = recon + self.config.lam * jacobian_sq
         return Output(loss=loss, terms={"recon": recon, "contractive": jacobian_sq}, x_hat=x_hat, z=h)

@@ -115,7 +115,7 @@ class KSparseAutoencoder(Autoencoder):
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
         z = self.encode(x)                                   # (B, m), k non-zeros per row
-        recon, x_hat = self.reconstruct(z, x if target is None else target)
+        recon, x_hat = self.reconstruction_loss(z, x if target is None else target)
         if self.training and torch.isfinite(recon):          # the schedule advances on finite batches only
             self.steps += 1
         return Output(loss=recon, terms={"recon": recon}, x_hat=x_hat, z=z)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from companion import losses
-from companion.models.base import Model, Output, positive_int
+from companion.models.base import EncoderDecoder, Output, positive_int
 
 
 @dataclass
@@ -33,7 +33,7 @@ class PCAConfig:
                 raise ValueError(f"PCAConfig.image_shape must be a shape of positive ints, got {self.image_shape}")
 
 
-class PCA(Model):
+class PCA(EncoderDecoder):
     """PCA with ``code_size`` components, fitted by :meth:`fit` (an SVD, no training).
     ``PCA(k)`` is ``PCA(PCAConfig(code_size=k))``."""
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from dataclasses import dataclass
 
-from companion.models.base import Model, Output, positive_int
+from companion.models.base import Output, Prior, positive_int
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -67,7 +67,7 @@ class PixelCNNConfig:
             raise ValueError(f"{type(self).__name__}.kernel_size must be odd, got {self.kernel_size}")
 
 
-class PixelCNN(Model):
+class PixelCNN(Prior):
     """p(k) over (h, w) grids of codes in 0…K−1 (config: :class:`PixelCNNConfig`;
     ``PixelCNN(K, channels=…, layers=…)`` builds one from its fields).
 
@@ -124,15 +124,23 @@ class PixelCNN(Model):
         """−log p(k) of code grids (B, h, w) or (B, 1, h, w), given ``cond`` (the conditioning
         codes repeated to the grid's size) for a conditional prior; or of (B, 2, h, w) grids
         that hold both (:func:`stack_condition`)."""
+        k, cond = self._codes_and_condition(grids, cond)
+        nll = F.cross_entropy(self.logits(k, cond), k, reduction="sum") / len(k)   # nats per grid
+        bits = nll / (k[0].numel() * math.log(2))
+        return Output(loss=nll, stats={"bits_per_code": bits})
+
+    def log_prob(self, grids: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(k) of each code grid (B,), in nats; grids and ``cond`` as :meth:`forward` takes them."""
+        k, cond = self._codes_and_condition(grids, cond)
+        return -F.cross_entropy(self.logits(k, cond), k, reduction="none").flatten(1).sum(1)
+
+    def _codes_and_condition(self, grids: torch.Tensor, cond: torch.Tensor | None):
         codes, stacked = self._split(grids)
         if stacked is not None:
             if cond is not None:
                 raise ValueError("the grids already hold a condition (B, 2, h, w): pass no cond")
             cond = stacked
-        k = self._indices(codes)
-        nll = F.cross_entropy(self.logits(k, cond), k, reduction="sum") / len(k)   # nats per grid
-        bits = nll / (k[0].numel() * math.log(2))
-        return Output(loss=nll, stats={"bits_per_code": bits})
+        return self._indices(codes), cond
 
     @torch.no_grad()
     def sample(self, n: int, grid_shape: tuple[int, int], generator: torch.Generator | None = None,

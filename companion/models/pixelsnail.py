@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion.models.base import Model, positive_int
+from companion.models.base import Prior, positive_int
 from companion.models.pixelcnn import MaskedConv2d, PixelCNN
 
 
@@ -127,7 +127,7 @@ class PixelSNAIL(PixelCNN):
     positional = ("num_codes", "grid_shape")
 
     def __init__(self, config: PixelSNAILConfig | None = None, *args, **kwargs) -> None:
-        Model.__init__(self, config, *args, **kwargs)
+        Prior.__init__(self, config, *args, **kwargs)
         cfg = self.config
         channels, kernel_size, cond_codes = cfg.channels, cfg.kernel_size, cfg.cond_codes
         self.num_codes, self.cond_codes, self.grid_shape = cfg.num_codes, cond_codes, cfg.grid_shape

@@ -84,7 +84,7 @@ class SparseAutoencoder(Autoencoder):
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> Output:
         acts = self.hidden_activations(x)                       # one (B, units) tensor per sigmoid layer
         z = acts[-1]                                            # (B, code_size)
-        recon, x_hat = self.reconstruct(z, x if target is None else target)
+        recon, x_hat = self.reconstruction_loss(z, x if target is None else target)
         # Σ_l Σ_j KL(ρ ‖ ρ̂_j⁽ˡ⁾), with ρ̂ the mean activation over this batch
         sparsity = sum(losses.kl_bernoulli(self.config.rho, a.mean(dim=0)).sum() for a in acts)
         loss = recon + self.config.beta * sparsity

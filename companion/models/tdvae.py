@@ -32,7 +32,7 @@ from torch import distributions as D
 from torch import nn
 
 from companion import losses
-from companion.models.base import Model, Output, check_input, choice, finite_at_least, model_dtype, positive_int
+from companion.models.base import EncoderDecoder, Output, check_input, choice, finite_at_least, model_dtype, positive_int
 from companion.nn import MLP
 
 
@@ -92,7 +92,7 @@ class GaussianHead(nn.Module):
         return D.Independent(D.Normal(mu, F.softplus(log_sigma) + 1e-3), 1)
 
 
-class TDVAE(Model):
+class TDVAE(EncoderDecoder):
     """TD-VAE on sequences (B, T, *frame_shape). ``forward`` draws ``pairs`` (t1, t2) per sequence
     and returns −J averaged over them, with the terms ``decoder`` (−log p_D), ``belief_t1``
     (−log p_B(z_t1|b_t1)), ``transition`` (−log p_T), ``belief_t2`` (+log p_B(z_t2|b_t2)) and
@@ -155,6 +155,14 @@ class TDVAE(Model):
         distribution over (B, T, z_size): filtering, what the model knows of each state from
         the frames up to it."""
         return self.belief(self.beliefs(x))
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """A point code: the mean of each belief (B, T, z_size)."""
+        return self.encode(x).mean
+
+    def decode_mean(self, z) -> torch.Tensor:
+        """The expected image of codes ``z`` (what :meth:`decode` takes): ``decode(z).mean``."""
+        return self.decode(z).mean
 
     def decode(self, z: torch.Tensor | D.Distribution) -> D.Distribution:
         """p_D(x | z) over frames, event shape ``frame_shape``, for states z (..., z_size), or

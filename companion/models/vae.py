@@ -32,7 +32,7 @@ from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
 from companion import losses
-from companion.models.base import Model, Output, choice, positive_int
+from companion.models.base import EncoderDecoder, Output, choice, positive_int
 from companion.nn import MLP, activation
 
 
@@ -129,7 +129,7 @@ class VAEConfig:
         return c * h * w
 
 
-class VAE(Model):
+class VAE(EncoderDecoder):
     """Gaussian encoder q_φ(z|x), Bernoulli or Gaussian decoder p_θ(x|z), prior N(0, I).
 
     ``forward(x)`` returns an :class:`Output` with ``terms`` ``recon`` (−log p_θ(x|z) for one
@@ -151,12 +151,18 @@ class VAE(Model):
         # Training steps taken (advanced by forward in training mode), for the capacity and KL schedules.
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
-    def current_capacity(self) -> float:
-        """C(t) = capacity · min(1, t / capacity_steps) at the current step t (0 if unused)."""
+    def capacity_at(self, t: float) -> float:
+        """C(t) = capacity · min(1, t / capacity_steps) at training step ``t`` (0 if unused)."""
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0:
+            raise ValueError(f"t must be a step count ≥ 0, got {t!r}")
         cfg = self.config
         if cfg.capacity is None:
             return 0.0
-        return cfg.capacity * min(1.0, self.steps.item() / cfg.capacity_steps)
+        return cfg.capacity * min(1.0, t / cfg.capacity_steps)
+
+    def current_capacity(self) -> float:
+        """C(t) at the current step t (:meth:`capacity_at` of the steps trained so far)."""
+        return self.capacity_at(self.steps.item())
 
     def kl_weight(self) -> float:
         """The KL's weight at the current step: β, or β · min(1, t / kl_warmup_steps) while
@@ -182,6 +188,14 @@ class VAE(Model):
         k = self.config.latent_size
         p = next(self.parameters())
         return Independent(Normal(torch.zeros(n, k, device=p.device), torch.ones(n, k, device=p.device)), 1)
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """A point code: the posterior mean μ (B, m)."""
+        return self.encode(x).mean
+
+    def decode_mean(self, z) -> torch.Tensor:
+        """The expected image of codes ``z`` (what :meth:`decode` takes): ``decode(z).mean``."""
+        return self.decode(z).mean
 
     def decode(self, z: torch.Tensor | Distribution) -> Independent:
         """p_θ(x|z) over images, event shape (C, H, W); ``.mean`` is the expected image.

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from companion import losses
-from companion.models.base import (Model, Output, choice, finite_at_least, image_shape,
+from companion.models.base import (EncoderDecoder, Output, choice, finite_at_least, image_shape,
                                    in_open_unit_interval, positive_int)
 from companion.nn import ConvDown, ConvUp
 
@@ -221,7 +221,7 @@ class VQVAEConfig:
                              f"2**{n} for {n} stride-2 layers")
 
 
-class VQVAE(Model):
+class VQVAE(EncoderDecoder):
     """Conv encoder → grid of z_e → :class:`VectorQuantizer` → conv decoder.
 
     ``forward(x)`` returns an :class:`Output` with ``terms`` ``recon`` (−log p(x|z_q), nats

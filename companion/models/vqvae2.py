@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from companion import losses
-from companion.models.base import Model, Output, finite_at_least, image_shape, model_device
+from companion.models.base import EncoderDecoder, Output, finite_at_least, image_shape, model_device
+from companion.models.pixelcnn import repeat_codes
 from companion.models.vq import VectorQuantizer, check_codebook_fields, pixel_likelihood
 from companion.nn import ConvDown, ConvUp, activation
 
@@ -77,7 +78,7 @@ class VQVAE2Config:
         finite_at_least(self, "top_weight")
 
 
-class VQVAE2(Model):
+class VQVAE2(EncoderDecoder):
     """Two-level VQ-VAE. ``forward(x)`` returns an :class:`Output` with ``terms`` ``recon``,
     ``recon_top`` (from the top level alone), ``vq_top``, ``vq_bottom``, ``commitment_top``, ``commitment_bottom`` (``stats``: ``perplexity_top``
     and ``perplexity_bottom``); ``loss = recon + top_weight·recon_top + β·(commitments) (+ VQ terms for a loss-learned
@@ -160,8 +161,7 @@ class VQVAE2(Model):
         elif not isinstance(top, torch.Tensor) or top.dim() != 3 or len(top) != n:
             raise ValueError(f"expected {n} top grids (n, h, w), got {getattr(top, 'shape', top)!r}")
         top = top.cpu()
-        f = bottom_prior.grid_shape[0] // top.shape[1]
-        cond = top.repeat_interleave(f, dim=1).repeat_interleave(f, dim=2)   # (n, h_b, w_b)
+        cond = repeat_codes(top, tuple(bottom_prior.grid_shape))             # (n, h_b, w_b)
         bottom = bottom_prior.sample(n, bottom_prior.grid_shape, generator=generator, temperature=temperature,
                                      cond=cond.to(model_device(bottom_prior))).cpu()
         device = model_device(self)

@@ -7,8 +7,8 @@ that layer really outputs, so a change of a model's config redraws its figure. T
 models (:func:`vae_graphical_model`, :func:`state_space_model`, :func:`tdvae_training_graph`)
 are drawn with daft-pgm, the last labelled with the sizes of the TD-VAE it is given.
 :func:`reparameterisation_graph` asks autograd whether a sample carries a gradient back to
-φ, and draws the backward arrows it finds. :func:`vqvae2_procedure` lists the functions that
-do each step of VQ-VAE-2's training and sampling, taken from the function objects.
+φ, and draws the backward arrows it finds. :func:`procedure_markdown` writes the steps of VQ-VAE-2's training and sampling that
+:func:`companion.experiments.ch09_vq_vae2.procedure` lists, taken from the function objects.
 """
 from __future__ import annotations
 
@@ -465,37 +465,13 @@ def reparameterisation_graph(axes=None):
 
 # --- VQ-VAE-2's procedure ---------------------------------------------------------------------
 
-def vqvae2_procedure() -> list[tuple[str, str, str]]:
-    """VQ-VAE-2's training and sampling (Razavi et al. 2019, survey Fig. 12) as numbered steps,
-    each with the companion function that does it: a list of (stage, step, qualified name).
-    Names come from the function objects, so a renamed function renames its step."""
-    from companion.models import VQVAE2, PixelSNAIL
-    from companion.models.pixelcnn import repeat_codes
-    from companion.train import fit
-
-    def name(f) -> str:
-        return f"{f.__module__}.{f.__qualname__}"
-
-    return [
-        ("train", "train the two-level VQ-VAE: encode x to h_bot and z_top, quantise the top, condition the "
-                  "bottom on the decoded top, quantise it, decode both; EMA codebooks",
-         f"{name(fit)}({name(VQVAE2)})"),
-        ("train", "encode every training image into its top and bottom code grids", name(VQVAE2.encode)),
-        ("train", "fit the top prior p(c_top), an autoregressive PixelSNAIL over the top grid",
-         f"{name(fit)}({name(PixelSNAIL)})"),
-        ("train", "fit the bottom prior p(c_bot | c_top), the top grid repeated to the bottom's size as its "
-                  "condition", f"{name(fit)}({name(PixelSNAIL)}(cond_codes=…)), {name(repeat_codes)}"),
-        ("sample", "draw top codes from the top prior, one position at a time", name(PixelSNAIL.sample)),
-        ("sample", "draw bottom codes given them from the bottom prior", name(PixelSNAIL.sample)),
-        ("sample", "decode both grids into images (steps 5–7 together: VQVAE2.sample)", name(VQVAE2.decode)),
-    ]
-
-
 def procedure_markdown(steps: list[tuple[str, str, str]]) -> str:
-    """The steps of :func:`vqvae2_procedure` as a numbered Markdown list, grouped by stage."""
+    """Steps (stage, step, function name), such as
+    :func:`companion.experiments.ch09_vq_vae2.procedure` gives, as a numbered Markdown list,
+    grouped by stage."""
     if not isinstance(steps, list) or not all(isinstance(s, tuple) and len(s) == 3 for s in steps):
         raise TypeError("procedure_markdown expects a list of (stage, step, function name) tuples, "
-                        "as vqvae2_procedure returns")
+                        "as companion.experiments.ch09_vq_vae2.procedure returns")
     lines, stage = [], None
     for i, (s, text, fn) in enumerate(steps, 1):
         if s != stage:

@@ -97,14 +97,14 @@ def decoded_grid(decode, x_range: tuple[float, float], y_range: tuple[float, flo
                  device: str | torch.device | None = None) -> torch.Tensor:
     """Decode an n × n grid of 2-D codes: rows go down in z₂, columns right in z₁.
 
-    ``decode`` maps codes (B, 2) to images, e.g. ``model.decode``; the codes are made on
-    ``device`` (default: the device of the model ``decode`` is a method of, else the CPU).
+    ``decode`` maps codes (B, 2) to images: a model, its ``decode`` (for a VAE, the images are
+    the decoder's means) or any function; the codes are made on ``device`` (default: the device
+    of that model, else the CPU).
     Returns images (n·n, C, H, W) on the CPU, ready for :func:`image_grid` with ``nrow=n``.
     """
-    from companion.models.base import device_of
+    from companion.models.base import device_of, image_decoder
 
-    if not callable(decode):
-        raise TypeError(f"decode must be callable (codes → images), got {type(decode).__name__}")
+    decode = image_decoder(decode)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be ≥ 1, got {n}")
     z1 = torch.linspace(*x_range, n)

@@ -200,7 +200,8 @@ def latent_map(decode: Callable[[torch.Tensor], torch.Tensor], x_range=(-3.0, 3.
     """Explore a 2-D code: sliders z₁, z₂ → the decoded image f_θ(z).
 
     Args:
-        decode: maps codes (B, 2) to images (B, C, H, W) in [0, 1], e.g. ``model.decode``.
+        decode: maps codes (B, 2) to images (B, C, H, W) in [0, 1]: a model, its ``decode``
+            (for a VAE, the decoder's means are shown) or any function.
         x_range, y_range: (low, high) ranges of z₁ and z₂.
         steps: slider positions along each axis (static mode: steps² ≤ 25 frames).
         scale: pixel magnification.
@@ -208,8 +209,9 @@ def latent_map(decode: Callable[[torch.Tensor], torch.Tensor], x_range=(-3.0, 3.
         device: where the codes are made (default: the device of the model ``decode`` is a
             method of, else the CPU).
     """
-    from companion.models.base import device_of
+    from companion.models.base import device_of, image_decoder
 
+    decode = image_decoder(decode)
     if steps < 2:
         raise ValueError(f"steps must be ≥ 2, got {steps}")
     for name, r in (("x_range", x_range), ("y_range", y_range)):
