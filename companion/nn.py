@@ -75,6 +75,15 @@ def check_features(x, d: int, what: str, *, flatten: bool = False) -> None:
         raise ValueError(f"{what} expected a batch (B ≥ 1) of {d} features, got shape {tuple(x.shape)}")
 
 
+def _check_down(in_shape: Sequence[int], channels: Sequence[int], out: int, name: str, out_name: str):
+    """The checks of a stack of stride-2 convolutions: positive sizes, at least one layer, and an
+    input (C, H, W) whose sides halve that many times; returns (C, H, W)."""
+    _check_sizes([*channels, out], f"{name} channels and {out_name}")
+    if not channels:
+        raise ValueError(f"{name} needs at least one conv layer")
+    return _check_image_shape(in_shape, len(channels), f"{name}.in_shape")
+
+
 def _check_image_shape(shape: Sequence[int], n_down: int, what: str) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ValueError(f"{what} must be (channels, height, width), got {tuple(shape)}")
@@ -102,10 +111,7 @@ class ConvEncoder(nn.Module):
     def __init__(self, in_shape: Sequence[int], channels: Sequence[int], out_features: int,
                  act: str = "relu") -> None:
         super().__init__()
-        _check_sizes([*channels, out_features], "ConvEncoder channels and out_features")
-        if not channels:
-            raise ValueError("ConvEncoder needs at least one conv layer")
-        c, h, w = _check_image_shape(in_shape, len(channels), "ConvEncoder.in_shape")
+        c, h, w = _check_down(in_shape, channels, out_features, "ConvEncoder", "out_features")
         self.in_shape = (c, h, w)
         self.conv = nn.Sequential(*_down(c, channels, act))
         n = len(channels)
@@ -178,10 +184,7 @@ class ConvDown(nn.Module):
     def __init__(self, in_shape: Sequence[int], channels: Sequence[int], out_channels: int,
                  act: str = "relu") -> None:
         super().__init__()
-        _check_sizes([*channels, out_channels], "ConvDown channels and out_channels")
-        if not channels:
-            raise ValueError("ConvDown needs at least one conv layer")
-        c, h, w = _check_image_shape(in_shape, len(channels), "ConvDown.in_shape")
+        c, h, w = _check_down(in_shape, channels, out_channels, "ConvDown", "out_channels")
         self.in_shape = (c, h, w)
         self.out_shape = (out_channels, h >> len(channels), w >> len(channels))
         self.net = nn.Sequential(*_down(c, channels, act), nn.Conv2d(channels[-1], out_channels, kernel_size=1))

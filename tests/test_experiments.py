@@ -326,6 +326,14 @@ def test_run_train_is_the_one_training_step():
     assert set(r.models) == {"a", "b", "c"}
 
 
+def test_every_experiment_trains_through_run_train():
+    """No experiment module calls fit, seeds, or moves a model itself: Run.train and finish do."""
+    pattern = re.compile(r"(?<![\w.])fit\(|seed_everything\(|\.cpu\(\)\.eval\(\)|torch\.manual_seed\(")
+    for path in sorted((ROOT / "companion" / "experiments").glob("ch*.py")):
+        hits = [line.strip() for line in path.read_text().splitlines() if pattern.search(line)]
+        assert not hits, f"{path.name}: {hits}"
+
+
 def test_no_experiment_parses_a_metric_name():
     """Claims and runs read numbers by metric and dimensions; no experiment module takes a
     name apart (startswith/endswith/split/slicing by len on a key)."""

@@ -127,24 +127,36 @@ def _negative_elbo_variants(x, mu, logvar, eps, decode) -> dict[str, torch.Tenso
 def _negative_elbo_properties(args, got) -> str | None:
     x, mu, logvar, eps, decode = args
     want = _negative_elbo_reference(*args)
+    return _scalar_with_gradient(
+        got, want, (mu, logvar), _negative_elbo_variants(*args), rtol=1e-6, atol=1e-8, grad_atol=1e-9,
+        one_number="one number: the batch's mean −ELBO", differs="the −ELBO",
+        no_graph="is z computed from mu and logvar inside the graph?",
+        wrong_gradient="the encoder would learn only from the KL term. Compute z = mu + σ ⊙ eps in the graph "
+                       "(no .detach(), torch.no_grad() or .sample())")
+
+
+def _scalar_with_gradient(got, want, inputs, variants: dict, *, rtol: float, atol: float, grad_atol: float,
+                          one_number: str, differs: str, no_graph: str, wrong_gradient: str) -> str | None:
+    """The checks of a scalar loss of (mu, logvar): a finite 0-dim tensor, its value (naming the
+    mistake when it matches one of ``variants``), then its gradient with respect to each input.
+    Compared in float64, so that a float32 answer that is right passes."""
     if (problem := tensor_problem(got, ())) is not None:
-        return problem + " (one number: the batch's mean −ELBO)"
+        return f"{problem} ({one_number})"
     if not torch.isfinite(got.detach()).all():
         return "your result is NaN or inf"
-    if not torch.allclose(got.detach(), want.detach(), rtol=1e-6, atol=1e-8):
-        for why, value in _negative_elbo_variants(*args).items():
-            if torch.allclose(got.detach(), value, rtol=1e-6, atol=1e-8):
+    close = lambda a, b, tol=atol: torch.allclose(a.double(), b.double(), rtol=rtol, atol=tol)   # noqa: E731
+    if not close(got.detach(), want.detach()):
+        for why, value in variants.items():
+            if close(got.detach(), value):
                 return why
-        return f"the value {got.item():.6g} differs from the −ELBO {want.item():.6g}"
+        return f"the value {got.item():.6g} differs from {differs}, {want.item():.6g}"
     if not got.requires_grad:
-        return "the result carries no gradient: is z computed from mu and logvar inside the graph?"
-    g_got = torch.autograd.grad(got, (mu, logvar), allow_unused=True, retain_graph=True)
-    g_want = torch.autograd.grad(want, (mu, logvar))
+        return f"the result carries no gradient: {no_graph}"
+    g_got = torch.autograd.grad(got, inputs, allow_unused=True, retain_graph=True)
+    g_want = torch.autograd.grad(want, inputs)
     for name, a, b in zip(("mu", "logvar"), g_got, g_want):
-        if a is None or not torch.allclose(a, b, rtol=1e-6, atol=1e-9):
-            return (f"the value is right but the gradient with respect to {name} is not: the encoder would "
-                    f"learn only from the KL term. Compute z = mu + σ ⊙ eps in the graph (no .detach(), "
-                    f"torch.no_grad() or .sample())")
+        if a is None or not close(a, b, grad_atol):
+            return f"the value is right but the gradient with respect to {name} is not: {wrong_gradient}"
     return None
 
 
@@ -257,24 +269,11 @@ def _free_bits_variants(mu, logvar, kappa) -> dict[str, torch.Tensor]:
 def _free_bits_properties(args, got) -> str | None:
     mu, logvar, kappa = args
     want = _free_bits_reference(*args)
-    if (problem := tensor_problem(got, ())) is not None:
-        return problem + " (one number for the batch)"
-    if not torch.isfinite(got.detach()).all():
-        return "your result is NaN or inf"
-    if not torch.allclose(got.detach().double(), want.detach(), rtol=1e-5, atol=1e-6):   # float32 is right too
-        for why, value in _free_bits_variants(*args).items():
-            if torch.allclose(got.detach().double(), value, rtol=1e-5, atol=1e-6):
-                return why
-        return f"the value {got.item():.6g} differs from Σ_j max(κ, KL_j), {want.item():.6g}"
-    if not got.requires_grad:
-        return "the result carries no gradient: keep the computation in torch, on mu and logvar"
-    g_got = torch.autograd.grad(got, (mu, logvar), allow_unused=True, retain_graph=True)
-    g_want = torch.autograd.grad(want, (mu, logvar))
-    for name, a, b in zip(("mu", "logvar"), g_got, g_want):
-        if a is None or not torch.allclose(a.double(), b, rtol=1e-5, atol=1e-8):
-            return (f"the value is right but the gradient with respect to {name} is not: a dimension whose "
-                    f"batch-mean KL is below κ must get no gradient, the others the KL's own")
-    return None
+    return _scalar_with_gradient(       # float32 is right too
+        got, want, (mu, logvar), _free_bits_variants(*args), rtol=1e-5, atol=1e-6, grad_atol=1e-8,
+        one_number="one number for the batch", differs="Σ_j max(κ, KL_j)",
+        no_graph="keep the computation in torch, on mu and logvar",
+        wrong_gradient="a dimension whose batch-mean KL is below κ must get no gradient, the others the KL's own")
 
 
 register(Exercise(

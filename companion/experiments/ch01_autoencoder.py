@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.experiments.core import Claim, Digits, Run, claims, dashed, experiment_run, listed, references
 from companion.metrics import encode_all, linear_probe_accuracy, principal_angles, reconstruction_error
 from companion.models import PCA, Autoencoder, AutoencoderConfig
 
@@ -18,12 +17,9 @@ CHAPTER = "chapters/01_autoencoder"
 
 
 @dataclass(frozen=True)
-class Budget:
+class Budget(Digits):
     """Data, sizes and training lengths of the three parts of the experiment."""
 
-    data: tuple[str, ...] = ("mnist-5k",)   # the first of these on this machine (else mnist-5k)
-    n_train: int | None = None              # cut the splits (None: all of them)
-    n_test: int | None = None
     code_sizes: tuple[int, ...] = (2, 4, 8, 16, 30)
     hidden: tuple[int, ...] = (256,)        # the sweep's encoder (the decoder mirrors it)
     epochs: int = 30
@@ -44,16 +40,7 @@ BUDGETS = {
                     explorer_hidden=(32,), explorer_epochs=2),
 }
 
-REFERENCES = {
-    "ae_test_mse_k30": {"value": 3.00, "label": "autoencoder, k = 30, squared error per image",
-                        "source": "Hinton & Salakhutdinov 2006, Fig. 2B: 784-1000-500-250-30 autoencoder, "
-                                  "full MNIST test set, average squared error per image"},
-    "pca_test_mse_k30": {"value": 13.87, "label": "PCA, k = 30, squared error per image",
-                         "source": "Hinton & Salakhutdinov 2006, Fig. 2B: 30-D PCA"},
-    "linear_ae_max_angle_deg_k16": {"value": 0.0, "label": "largest angle, linear autoencoder vs PCA (°)",
-                                    "source": "Baldi & Hornik 1989: the optimal linear autoencoder spans the "
-                                              "principal subspace exactly"},
-}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     Claim("linear_spans_pca", "the linear autoencoder's subspace lies within 5° of PCA's",
@@ -72,19 +59,10 @@ CLAIMS = claims(
 )
 
 
-def describe(b: Budget) -> str:
-    return (f"MLP autoencoders ({'-'.join(map(str, b.hidden))} mirrored, sigmoid outputs, squared error) vs PCA "
-            f"for code sizes {', '.join(map(str, b.code_sizes))}, {b.epochs} epochs each; a linear autoencoder "
-            f"(k = {b.linear_code_size}, {b.linear_epochs} epochs) against PCA's subspace; a 2-D autoencoder "
-            f"({'-'.join(map(str, b.explorer_hidden))}, cross-entropy, {b.explorer_epochs} epochs); "
-            f"data: {' or '.join(b.data)} (else mnist-5k).")
-
-
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train the three parts on ``device`` and measure them on the held-out split."""
-    b, r = start(__name__, budget, seed, device)
-    (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train the three parts on the run's device and measure them on the held-out split."""
+    (x_train, y_train), (x_test, y_test) = b.load()
     shape = tuple(x_train.shape[1:])
 
     # a linear autoencoder and the principal subspace of the same size
@@ -119,4 +97,10 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
         r.record("test_mse_k{k}", reconstruction_error(model, x_test), model="ae", k=k)
         pca = r.models[f"pca_k{k}"] = PCA(k).fit(x_train)
         r.record("test_mse_k{k}", reconstruction_error(pca, x_test), model="pca", k=k)
-    return finish(r)
+
+
+def describe(b: Budget) -> str:
+    return (f"MLP autoencoders ({dashed(b.hidden)} mirrored, sigmoid outputs, squared error) vs PCA, code sizes "
+            f"{listed(b.code_sizes)}, {b.epochs} epochs each; a linear autoencoder (k = {b.linear_code_size}, "
+            f"{b.linear_epochs} epochs) against PCA's subspace; a 2-D autoencoder ({dashed(b.explorer_hidden)}, "
+            f"cross-entropy, {b.explorer_epochs} epochs); {b.data_text()}.")

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.experiments.core import Claim, Digits, Run, claims, dashed, experiment_run, listed, references
 from companion.metrics import corruption_curve, encode_all, filter_roughness, linear_probe_accuracy
 from companion.models import Autoencoder, AutoencoderConfig, DenoisingAutoencoder, DenoisingAutoencoderConfig
 
@@ -19,10 +18,7 @@ CHAPTER = "chapters/02_denoising_autoencoder"
 
 
 @dataclass(frozen=True)
-class Budget:
-    data: tuple[str, ...] = ("mnist-5k",)
-    n_train: int | None = None
-    n_test: int | None = None
+class Budget(Digits):
     noise: str = "masking"
     noise_level: float = 0.5                 # ν of the training corruption
     code_size: int = 32
@@ -39,7 +35,7 @@ BUDGETS = {
     "smoke": Budget(n_train=256, n_test=128, hidden=(32,), code_size=8, epochs=1, levels=(0.0, 0.5)),
 }
 
-REFERENCES: dict[str, dict] = {}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     Claim("dae_repairs", "at its training level the denoiser's error is at least 20% below the autoencoder's",
@@ -55,18 +51,10 @@ CLAIMS = claims(
 )
 
 
-def describe(b: Budget) -> str:
-    return (f"Denoising vs plain autoencoder (784-{'-'.join(map(str, b.hidden))}-{b.code_size}, sigmoid units, "
-            f"{b.epochs} epochs) trained with {b.noise} noise ν = {b.noise_level:g}: held-out error against "
-            f"clean digits at corruption levels {', '.join(f'{v:g}' for v in b.levels)}, linear probes, "
-            f"filter roughness; data: {' or '.join(b.data)} (else mnist-5k).")
-
-
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train both models on ``device``; measure them on the held-out split."""
-    b, r = start(__name__, budget, seed, device)
-    (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train both models on the run's device; measure them on the held-out split."""
+    (x_train, y_train), (x_test, y_test) = b.load()
     shape = tuple(x_train.shape[1:])
     common = dict(image_shape=shape, code_size=b.code_size, hidden=b.hidden, act="sigmoid", out_act="sigmoid")
     train = dict(epochs=b.epochs, lr=b.lr, batch_size=b.batch_size)
@@ -76,7 +64,7 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
             x_train, **train)
 
     levels = list(b.levels)
-    curve = corruption_curve({"ae": r.models["ae"], "dae": r.models["dae"]}, x_test, levels, kind=b.noise, seed=seed)
+    curve = corruption_curve({"ae": r.models["ae"], "dae": r.models["dae"]}, x_test, levels, kind=b.noise, seed=r.seed)
     r.results["levels"], r.results["curve"] = levels, curve
     i = min(range(len(levels)), key=lambda j: abs(levels[j] - b.noise_level))
     for name in ("input", "ae", "dae"):
@@ -89,4 +77,10 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
                                                            encode_all(m, x_test), y_test), model=name)
         r.record("filter_roughness", filter_roughness(m.encoder[1].weight, shape), model=name)
     r.record("linear_probe_acc", linear_probe_accuracy(x_train, y_train, x_test, y_test), model="pixels")
-    return finish(r)
+
+
+def describe(b: Budget) -> str:
+    return (f"Denoising vs plain autoencoder (784-{dashed(b.hidden)}-{b.code_size}, sigmoid units, "
+            f"{b.epochs} epochs) trained with {b.noise} noise ν = {b.noise_level:g}: held-out error against "
+            f"clean digits at corruption levels {listed(b.levels)}, linear probes, "
+            f"filter roughness; {b.data_text()}.")

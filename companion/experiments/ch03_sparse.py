@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from companion import losses
-from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
+from companion.experiments.core import Claim, Digits, Run, claims, experiment_run, listed, name_of, references
 from companion.metrics import encode_all, linear_probe_accuracy, perturbation_gain, reconstruction_error
 from companion.models import SparseAutoencoder, SparseAutoencoderConfig
 
@@ -24,10 +23,7 @@ CHAPTER = "chapters/03_sparse_autoencoder"
 
 
 @dataclass(frozen=True)
-class Budget:
-    data: tuple[str, ...] = ("mnist-5k",)
-    n_train: int | None = None
-    n_test: int | None = None
+class Budget(Digits):
     betas: tuple[float, ...] = (0.0, 0.3, 1.0, 3.0, 10.0)
     beta: float = 3.0                       # the model the chapter looks at closely
     rho: float = 0.05
@@ -47,11 +43,7 @@ BUDGETS = {
                     overcomplete_epochs=1),
 }
 
-REFERENCES = {
-    "sae_beta3_mean_rho_hat": {"value": 0.05, "label": "mean activation ρ̂ at β = 3",
-                               "source": "the target ρ = 0.05 of Ng's sparse autoencoder notes "
-                                         "(the penalty's fixed point)"},
-}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     Claim("rho_on_target", "with the penalty the mean held-out activation lands within 0.02 of ρ",
@@ -75,19 +67,10 @@ def _sweep(m, metric: str) -> list[float]:
     return list(m.series(metric, over="beta", model="sae").values())
 
 
-def describe(b: Budget) -> str:
-    return (f"Sparse autoencoder ({b.code_size} sigmoid units, ρ = {b.rho:g}) with β = "
-            f"{', '.join(f'{v:g}' for v in b.betas)}, {b.epochs} epochs each: held-out mean activation, penalty, "
-            f"error and linear probe; an overcomplete layer of {b.overcomplete_size} units with β = "
-            f"{', '.join(f'{v:g}' for v in b.overcomplete_betas)}, {b.overcomplete_epochs} epochs each; "
-            f"data: {' or '.join(b.data)} (else mnist-5k).")
-
-
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train one model per β on ``device``; measure each on the held-out split."""
-    b, r = start(__name__, budget, seed, device)
-    (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train one model per β on the run's device; measure each on the held-out split."""
+    (x_train, y_train), (x_test, y_test) = b.load()
     for beta in b.betas:
         model = _train(b, r, name_of(beta=beta), x_train, b.code_size, beta, b.epochs)
         with torch.no_grad():
@@ -98,8 +81,7 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
         r.record("linear_probe_acc", linear_probe_accuracy(encode_all(model, x_train), y_train,
                                                            encode_all(model, x_test), y_test), model="sae", beta=beta)
     r.record("linear_probe_acc", linear_probe_accuracy(x_train, y_train, x_test, y_test), model="pixels")
-    _overcomplete(b, r, x_train, x_test, seed)
-    return finish(r)
+    _overcomplete(b, r, x_train, x_test, r.seed)
 
 
 def _train(b: Budget, r: Run, name: str, x_train, code_size: int, beta: float, epochs: int) -> SparseAutoencoder:
@@ -113,9 +95,17 @@ def _overcomplete(b: Budget, r: Run, x_train, x_test, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
     scrambled = x_test.flatten(1)[:, torch.randperm(x_test[0].numel(), generator=g)].view_as(x_test)
     for beta in b.overcomplete_betas:
-        model = _train(b, r, name_of(model="over", beta=beta), x_train, b.overcomplete_size, beta, b.overcomplete_epochs)
+        model = _train(b, r, name_of(model="over", beta=beta), x_train, b.overcomplete_size, beta,
+                       b.overcomplete_epochs)
         with torch.no_grad():
             r.record("mean_rho_hat", model.mean_activations(x_test)[0].mean(), model="over", beta=beta)
         r.record("test_mse", reconstruction_error(model, x_test), model="over", beta=beta)
         r.record("scrambled_mse", reconstruction_error(model, scrambled), model="over", beta=beta)
         r.record("perturbation_gain", perturbation_gain(model, x_test[:500], seed=seed), model="over", beta=beta)
+
+
+def describe(b: Budget) -> str:
+    return (f"Sparse autoencoder ({b.code_size} sigmoid units, ρ = {b.rho:g}) with β = {listed(b.betas)}, {b.epochs} "
+            f"epochs each: held-out mean activation, penalty, error and linear probe; an overcomplete layer of "
+            f"{b.overcomplete_size} units with β = {listed(b.overcomplete_betas)}, {b.overcomplete_epochs} epochs "
+            f"each; {b.data_text()}.")

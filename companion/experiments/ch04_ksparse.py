@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
+from companion.experiments.core import Claim, Digits, Run, claims, experiment_run, listed, name_of, references
 from companion.metrics import dead_units, encode_all, linear_probe_accuracy, reconstruction_error
 from companion.models import KSparseAutoencoder, KSparseAutoencoderConfig
 from companion.train import steps_per_epoch
@@ -21,10 +20,7 @@ CHAPTER = "chapters/04_ksparse_autoencoder"
 
 
 @dataclass(frozen=True)
-class Budget:
-    data: tuple[str, ...] = ("mnist-5k",)
-    n_train: int | None = None
-    n_test: int | None = None
+class Budget(Digits):
     ks: tuple[int, ...] = (10, 25, 70)
     code_size: int = 500
     anneal: tuple[int, int] = (100, 10)     # k_start → k over the first half of training
@@ -39,7 +35,7 @@ BUDGETS = {
     "smoke": Budget(n_train=256, n_test=128, ks=(10, 25), code_size=64, anneal=(40, 10), epochs=1),
 }
 
-REFERENCES: dict[str, dict] = {}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     Claim("sparse_code_beats_pixels", "the best k-sparse code beats raw pixels under a linear probe",
@@ -62,17 +58,10 @@ def locality(model: KSparseAutoencoder, code: torch.Tensor, top: int = 100, pixe
     return (energy.topk(min(pixels, energy.shape[1]), dim=1).values.sum(1) / energy.sum(1)).median().item()
 
 
-def describe(b: Budget) -> str:
-    return (f"k-sparse autoencoder with {b.code_size} linear units, k = {', '.join(map(str, b.ks))} and k annealed "
-            f"{b.anneal[0]} → {b.anneal[1]}, {b.epochs} epochs each: held-out error, dead units, linear probes "
-            f"against raw pixels, atom locality; data: {' or '.join(b.data)} (else mnist-5k).")
-
-
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train one model per k and one annealed on ``device``; measure them on held-out digits."""
-    b, r = start(__name__, budget, seed, device)
-    (x_train, y_train), (x_test, y_test) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train one model per k and one annealed on the run's device; measure them on held-out digits."""
+    (x_train, y_train), (x_test, y_test) = b.load()
     r.record("linear_probe_acc", linear_probe_accuracy(x_train, y_train, x_test, y_test), model="pixels")
     steps = b.epochs * steps_per_epoch(len(x_train), b.batch_size)
     r.results["codes"] = {}
@@ -91,4 +80,9 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     r.record("annealed_k", b.anneal[1])
     r.record("smallest_k", min(b.ks))
     r.record("largest_k", max(b.ks))
-    return finish(r)
+
+
+def describe(b: Budget) -> str:
+    return (f"k-sparse autoencoder with {b.code_size} linear units, k = {listed(b.ks)} and k annealed "
+            f"{b.anneal[0]} → {b.anneal[1]}, {b.epochs} epochs each: held-out error, dead units, linear probes "
+            f"against raw pixels, atom locality; {b.data_text()}.")

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.experiments.core import Claim, Digits, Run, claims, experiment_run, listed, references
 from companion.metrics import jacobian_norms, jacobian_singular_values, reconstruction_error
 from companion.models.base import model_device
 from companion.models import (ContractiveAutoencoder, ContractiveAutoencoderConfig, DenoisingAutoencoder,
@@ -23,10 +22,7 @@ CHAPTER = "chapters/05_contractive_autoencoder"
 
 
 @dataclass(frozen=True)
-class Budget:
-    data: tuple[str, ...] = ("mnist-5k",)
-    n_train: int | None = None
-    n_test: int | None = None
+class Budget(Digits):
     code_size: int = 128
     lam: float = 0.15                        # λ of the contractive model
     noise_level: float = 0.3                 # ν of the denoising model (masking)
@@ -47,7 +43,7 @@ BUDGETS = {
                     n_shift=32),
 }
 
-REFERENCES: dict[str, dict] = {}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     Claim("cae_flatter", "the contractive encoder's Jacobian is at most half the plain one's",
@@ -76,18 +72,10 @@ def code_shift(model, x0: torch.Tensor, direction: torch.Tensor, step: float) ->
     return (h1 - h0).norm(dim=1).mean().item()
 
 
-def describe(b: Budget) -> str:
-    return (f"Contractive (λ = {b.lam:g}) vs plain and denoising (ν = {b.noise_level:g}) autoencoders with one "
-            f"sigmoid layer of {b.code_size} units, {b.epochs} epochs each: held-out error, mean ‖J_g(x)‖_F, "
-            f"Jacobian spectra, along-data vs random steps; λ also at {', '.join(f'{v:g}' for v in b.lam_sweep)} "
-            f"for the explorer; data: {' or '.join(b.data)} (else mnist-5k).")
-
-
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train the models on ``device``; measure them on held-out digits."""
-    b, r = start(__name__, budget, seed, device)
-    (x_train, _), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train the models on the run's device; measure them on held-out digits."""
+    (x_train, _), (x_test, _) = b.load()
     shape = tuple(x_train.shape[1:])
     configs = {
         "ae": ContractiveAutoencoderConfig(image_shape=shape, code_size=b.code_size, lam=0.0),
@@ -104,7 +92,7 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     flat_train = x_train.reshape(len(x_train), -1)
     along = flat_train[torch.cdist(x0, flat_train).argmin(dim=1)] - x0    # towards the nearest training digit
     along = along / along.norm(dim=1, keepdim=True)
-    random_dir = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+    random_dir = torch.randn(x0.shape, generator=torch.Generator().manual_seed(r.seed))
     random_dir = random_dir / random_dir.norm(dim=1, keepdim=True)
     r.results["spectra"] = {}
     for name in ("ae", "dae", "cae"):
@@ -119,4 +107,10 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     norm = r.metrics.series("mean_jacobian_norm", over="model")
     r.record("over_ae_jacobian_norm", norm["cae"] / norm["ae"], model="cae")
     r.record("spectrum_below_ae", bool((r.results["spectra"]["cae"] < r.results["spectra"]["ae"]).all()), model="cae")
-    return finish(r)
+
+
+def describe(b: Budget) -> str:
+    return (f"Contractive (λ = {b.lam:g}) vs plain and denoising (ν = {b.noise_level:g}) autoencoders with one "
+            f"sigmoid layer of {b.code_size} units, {b.epochs} epochs each: held-out error, mean ‖J_g(x)‖_F, "
+            f"Jacobian spectra, along-data vs random steps; λ also at {listed(b.lam_sweep)} "
+            f"for the explorer; {b.data_text()}.")

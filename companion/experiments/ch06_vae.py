@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
+from companion.experiments.core import Claim, Digits, Run, claims, dashed, experiment_run, name_of, references
 from companion.metrics import (active_units, encode_all, importance_weighted_log_likelihood, kl_per_dimension,
                                linear_probe)
 from companion.models import VAE, Autoencoder, AutoencoderConfig, VAEConfig
@@ -32,10 +31,7 @@ CHAPTER = "chapters/06_vae"
 
 
 @dataclass(frozen=True)
-class Budget:
-    data: tuple[str, ...] = ("mnist-5k",)
-    n_train: int | None = None
-    n_test: int | None = None
+class Budget(Digits):
     latent_sizes: tuple[int, ...] = (2, 16)
     hidden: tuple[int, ...] = VAEConfig.hidden    # the package's defaults: what a reader's own VAE gets
     epochs: int = 30
@@ -64,13 +60,7 @@ BUDGETS = {
                     ae_hidden=(16,), n_prior_samples=50),
 }
 
-REFERENCES = {
-    "vae_z16_binarised_neg_log_px_iw": {"value": 86.76, "label": "VAE, −log p(x) (S = 5,000)",
-                                       "source": "Burda et al. 2016, Table 1: dynamically binarised full MNIST, "
-                                                 "3,280 epochs"},
-    "iwae_k50_neg_log_px": {"value": 84.78, "label": "IWAE, S = 50, −log p(x)",
-                            "source": "Burda et al. 2016, Table 1 (same setting)"},
-}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     Claim("iw_tighter", "for both models the importance-weighted estimate is a tighter bound than the −ELBO",
@@ -92,26 +82,15 @@ CLAIMS = claims(
 )
 
 
-def describe(b: Budget) -> str:
-    return (f"VAE (784-{'-'.join(map(str, b.hidden))}, Bernoulli pixels) with {' and '.join(map(str, b.latent_sizes))}-D "
-            f"codes, {b.epochs} epochs each: held-out −ELBO ({b.elbo_draws} draws of z), its parts, active units, "
-            f"and the importance-weighted estimate of −log p(x) with S = {b.iw_samples:,} on {b.n_eval} digits; "
-            f"a {b.collapse_latent}-D VAE with a {'-'.join(map(str, b.collapse_hidden))} decoder, plain, with KL "
-            f"annealing and with free bits (κ = {b.free_bits:g}), {b.collapse_epochs} epochs each; prior samples "
-            f"through a {'-'.join(map(str, b.ae_hidden))} autoencoder and the VAE, judged by a linear classifier; "
-            f"the 16-D VAE on dynamically binarised digits; data: {' or '.join(b.data)} (else mnist-5k).")
-
-
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train one VAE per latent size on ``device`` (validated on the held-out split each epoch)."""
-    b, r = start(__name__, budget, seed, device)
-    (x_train, y_train), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train one VAE per latent size on the run's device (validated on the held-out split each epoch)."""
+    (x_train, y_train), (x_test, _) = b.load()
     x_eval = x_test[:b.n_eval]
     for k in b.latent_sizes:
         _train(b, r, name_of(z=k), x_train, b.epochs, val=x_test, latent_size=k, hidden=b.hidden)
     for k in b.latent_sizes:
-        model, g = r.models[name_of(z=k)], torch.Generator().manual_seed(seed)      # the draws of z
+        model, g = r.models[name_of(z=k)], torch.Generator().manual_seed(r.seed)      # the draws of z
         r.record("test_neg_elbo", np.mean([evaluate(model, x_eval, generator=g)["loss"] for _ in range(b.elbo_draws)]),
                  model="vae", z=k)
         terms = evaluate(model, x_eval, generator=g)
@@ -121,10 +100,9 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
                                                                            generator=g).mean(), model="vae", z=k)
         r.record("active", active_units(model, x_test), model="vae", z=k)
         r.record("active_by_variance", active_units(model, x_test, by="variance"), model="vae", z=k)
-    _collapse(b, r, x_train, x_test, x_eval, seed)
-    _prior_samples(b, r, x_train, y_train, x_test, seed)
-    _binarised(b, r, x_train, x_eval, seed)
-    return finish(r)
+    _collapse(b, r, x_train, x_test, x_eval, r.seed)
+    _prior_samples(b, r, x_train, y_train, x_test, r.seed)
+    _binarised(b, r, x_train, x_eval, r.seed)
 
 
 def _train(b, r, name: str, x_train, epochs: int, val=None, **config) -> VAE:
@@ -196,3 +174,13 @@ def _binarised(b, r, x_train, x_eval, seed) -> None:
 BURDA_SETTING = {"latent_size": 50, "hidden": (200, 200), "act": "tanh", "epochs": 3280, "n_train": 60_000,
                  "iw_samples": 5000, "n_test": 10_000,
                  "source": "Burda et al. 2016, §5 (architecture, training schedule, evaluation with S = 5,000)"}
+
+
+def describe(b: Budget) -> str:
+    return (f"VAE (784-{dashed(b.hidden)}, Bernoulli pixels) with {' and '.join(map(str, b.latent_sizes))}-D "
+            f"codes, {b.epochs} epochs each: held-out −ELBO ({b.elbo_draws} draws of z), its parts, active units, "
+            f"and the importance-weighted estimate of −log p(x) with S = {b.iw_samples:,} on {b.n_eval} digits; "
+            f"a {b.collapse_latent}-D VAE with a {dashed(b.collapse_hidden)} decoder, plain, with KL "
+            f"annealing and with free bits (κ = {b.free_bits:g}), {b.collapse_epochs} epochs each; prior samples "
+            f"through a {dashed(b.ae_hidden)} autoencoder and the VAE, judged by a linear classifier; "
+            f"the 16-D VAE on dynamically binarised digits; {b.data_text()}.")

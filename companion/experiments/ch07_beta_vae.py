@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from companion.data.dsprites import DSprites, SHAPE_NAMES
-from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
+from companion.experiments.core import Claim, Run, claims, dashed, experiment_run, listed, name_of, references
 from companion.metrics import dsprites_report
 from companion.models import VAE, VAEConfig
 from companion.train import steps_per_epoch
@@ -64,16 +64,7 @@ BUDGETS = {
                     points=20, mig_samples=500),
 }
 
-REFERENCES = {
-    "beta1_beta_vae": {"value": "61.6%", "label": "β-VAE score, VAE (β = 1)",
-                       "source": "Higgins et al. 2017, Table 1: 64×64, long training"},
-    "beta4_beta_vae": {"value": "99.2%", "label": "β-VAE score, β-VAE (β = 4)",
-                       "source": "Higgins et al. 2017, Table 1"},
-    "tcvae_mig": {"value": "≈ 0.5", "label": "MIG, β-TCVAE",
-                  "source": "Chen et al. 2018 (a different model)"},
-    "beta4_mig": {"value": "mostly 0–0.4", "label": "MIG, β-VAE over seeds and β",
-                  "source": "Locatello et al. 2019: dSprites, 300k steps (read off their plots)"},
-}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     Claim("rate_falls_with_beta", "the KL (rate) falls at every step up in β",
@@ -133,17 +124,6 @@ def data(b: Budget):
     return g, g.sample(b.n_train, seed=1), g.sample(b.n_test, seed=2)
 
 
-def describe(b: Budget) -> str:
-    g = grid(b)
-    what = "all of dSprites" if isinstance(g, DSprites) else f"dSprites reduced to {', '.join(g.factor_names)}"
-    extra = "".join([f", controlled capacity (γ = {b.gamma:g}, C → {b.capacity:g} nats)" if b.capacity is not None else "",
-                     f", a β-TCVAE (TC weight {b.tc_weight:g})" if b.tc_weight is not None else ""])
-    return (f"VAE with β = {', '.join(f'{v:g}' for v in b.betas)}{extra} on {what} "
-            f"({'×'.join(map(str, g.factor_sizes))} values) rendered at {b.size}×{b.size}, MLP "
-            f"{'-'.join(map(str, b.hidden))}, {b.latent_size}-D code, {b.n_train * b.epochs:,} images seen per "
-            f"model: test-set reconstruction and KL, active dimensions, β-VAE score, FactorVAE score, MIG.")
-
-
 def variants(b: Budget, n_train: int) -> dict[str, tuple[dict, dict]]:
     """The models of budget ``b`` by name: ``{name: (dims, VAEConfig fields)}``, the dims
     being what their metrics are recorded under (``beta=4``, or ``model="capacity"``)."""
@@ -163,10 +143,9 @@ def train(r: Run, b: Budget, name: str, x_train, kw: dict, *, seed: int | None =
     return r.train(name, lambda: VAE(config), x_train, seed=seed, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size)
 
 
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train one model per β, the capacity model and the β-TCVAE on ``device``; report each."""
-    b, r = start(__name__, budget, seed, device)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train one model per β, the capacity model and the β-TCVAE on the run's device; report each."""
     g, train_set, test_set = data(b)
     x_train, x_test = train_set.images, test_set.images
     models = variants(b, len(x_train))
@@ -180,9 +159,19 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     r.record("factors", len(g.factor_sizes))
     if b.capacity is not None:
         r.record("capacity_target", b.capacity)
-    return finish(r)
 
 
 def full_record() -> dict:
     """The saved record of the ``full`` budget (what ``reproduce`` wrote), as a dict."""
     return json.loads(FULL_RECORD.read_text())
+
+
+def describe(b: Budget) -> str:
+    g = grid(b)
+    what = "all of dSprites" if isinstance(g, DSprites) else f"dSprites reduced to {', '.join(g.factor_names)}"
+    extra = "".join([f", controlled capacity (γ = {b.gamma:g}, C → {b.capacity:g} nats)" if b.capacity is not None else "",
+                     f", a β-TCVAE (TC weight {b.tc_weight:g})" if b.tc_weight is not None else ""])
+    return (f"VAE with β = {listed(b.betas)}{extra} on {what} "
+            f"({'×'.join(map(str, g.factor_sizes))} values) rendered at {b.size}×{b.size}, MLP "
+            f"{dashed(b.hidden)}, {b.latent_size}-D code, {b.n_train * b.epochs:,} images seen per "
+            f"model: test-set reconstruction and KL, active dimensions, β-VAE score, FactorVAE score, MIG.")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from companion.experiments import ch07_beta_vae as base
-from companion.experiments.core import Claim, Run, cached, claims, finish, name_of, start
+from companion.experiments.core import Claim, Run, claims, experiment_run, listed, name_of, references
 from companion.metrics import dsprites_report
 
 NAME = "beta-vae-sweep"
@@ -47,7 +47,7 @@ BUDGETS = {
     "smoke": Budget(model=base.BUDGETS["smoke"], settings=("asymmetric",), betas=(1.0, 4.0), seeds=2),
 }
 
-REFERENCES: dict[str, dict] = {}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 
 def separated(m, setting: str = "asymmetric") -> list[bool]:
@@ -69,32 +69,30 @@ CLAIMS = claims(
 )
 
 
-def describe(b: Budget) -> str:
-    return (f"chapter 7's β-VAE ({b.model.epochs} epochs of {b.model.n_train:,} images per model) on "
-            f"{', '.join(b.settings)} data, β = {', '.join(f'{v:g}' for v in b.betas)}, {b.seeds} seeds each: MIG "
-            f"and active coordinates of every model.")
-
-
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train every (setting, β, seed) model on ``device``; record MIG and active coordinates."""
-    b, r = start(__name__, budget, seed, device)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train every (setting, β, seed) model on the run's device; record MIG and active coordinates."""
     for setting in b.settings:
         mb = dataclasses.replace(b.model, **SETTINGS[setting], betas=b.betas)
         g, train_set, test_set = base.data(mb)
         for s in range(b.seeds):
             models = {beta: base.train(r, mb, name_of(setting=setting, beta=beta, seed=s), train_set.images,
-                                       dict(beta=beta), seed=seed + s) for beta in b.betas}
+                                       dict(beta=beta), seed=r.seed + s) for beta in b.betas}
             reports = dsprites_report(models, g, test_set.images, points=mb.points, mig_samples=mb.mig_samples)
             for beta, rep in reports.items():
                 r.record("mig", rep["mig"], setting=setting, beta=beta, seed=s)
                 r.record("active", rep["active"], setting=setting, beta=beta, seed=s)
     r.record("seeds", b.seeds)
     r.record("largest_beta", max(b.betas))
-    return finish(r)
 
 
 def record() -> dict:
     """The saved record of the quick sweep (what ``reproduce`` wrote), as a dict; its numbers
     are read with :func:`companion.experiments.core.metrics_of`."""
     return json.loads(RECORD.read_text())
+
+
+def describe(b: Budget) -> str:
+    return (f"chapter 7's β-VAE ({b.model.epochs} epochs of {b.model.n_train:,} images per model) on "
+            f"{', '.join(b.settings)} data, β = {listed(b.betas)}, {b.seeds} seeds each: MIG "
+            f"and active coordinates of every model.")

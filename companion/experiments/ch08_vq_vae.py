@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from companion.data import load_first
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.experiments.core import Claim, Digits, Run, claims, dashed, experiment_run, references
 from companion.metrics import code_counts, code_grids, codebook_usage
 from companion.models import VQVAE, PixelCNN, VQVAEConfig
 from companion.models.vq import perplexity
@@ -25,10 +24,7 @@ CODEBOOKS = {"loss": "loss", "ema": "ema", "restart": "ema+restart"}
 
 
 @dataclass(frozen=True)
-class Budget:
-    data: tuple[str, ...] = ("mnist-5k",)
-    n_train: int | None = None
-    n_test: int | None = None
+class Budget(Digits):
     num_codes: int = 128
     code_dim: int = 16
     channels: tuple[int, ...] = (32, 64)
@@ -49,13 +45,7 @@ BUDGETS = {
                     prior_channels=8, prior_layers=2),
 }
 
-REFERENCES = {
-    "num_codes": {"value": 512, "label": "codebook size K", "source": "van den Oord et al. 2017 (images)"},
-    "grid": {"value": "32×32 for 128×128 images", "label": "grid of codes",
-             "source": "van den Oord et al. 2017 (ImageNet)"},
-    "prior": {"value": "PixelCNN (gated, 15 layers)", "label": "prior over the codes",
-              "source": "van den Oord et al. 2017"},
-}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     Claim("restarts_use_codes", "with restarts at least half of the codes are in use on held-out digits",
@@ -74,19 +64,10 @@ CLAIMS = claims(
 )
 
 
-def describe(b: Budget) -> str:
-    return (f"VQ-VAE (conv {'-'.join(map(str, b.channels))}, a grid of codes, K = {b.num_codes}, D = {b.code_dim}, "
-            f"{b.epochs} epochs) with the codebook learned by the VQ loss, by EMA, and by EMA with dead-code "
-            f"restarts: held-out reconstruction (nats), perplexity and share of codes used, tracked per epoch; "
-            f"then a PixelCNN prior ({b.prior_layers + 1} layers, {b.prior_epochs} epochs) over the code grids in "
-            f"bits per code; data: {' or '.join(b.data)} (else mnist-5k).")
-
-
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train the three VQ-VAEs and the prior on ``device``; measure them on held-out digits."""
-    b, r = start(__name__, budget, seed, device)
-    (x_train, _), (x_test, _) = load_first(b.data, n_train=b.n_train, n_test=b.n_test)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train the three VQ-VAEs and the prior on the run's device; measure them on held-out digits."""
+    (x_train, _), (x_test, _) = b.load()
     r.results["counts_per_epoch"] = {}
     for name, codebook in CODEBOOKS.items():
         config = VQVAEConfig(image_shape=tuple(x_train.shape[1:]), channels=b.channels, num_codes=b.num_codes,
@@ -113,4 +94,10 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     r.record("test_bits_per_code", evaluate(prior, code_grids(best, x_test))["bits_per_code"], model="prior")
     r.record("counts_bits_per_code", math.log2(r.metrics.value("test_perplexity", model="restart")))
     r.record("uniform_bits_per_code", math.log2(b.num_codes))
-    return finish(r)
+
+
+def describe(b: Budget) -> str:
+    return (f"VQ-VAE (conv {dashed(b.channels)}, a grid of codes, K = {b.num_codes}, D = {b.code_dim}, {b.epochs} "
+            f"epochs), codebook learned by the VQ loss, by EMA, and by EMA with dead-code restarts: held-out "
+            f"reconstruction (nats), perplexity and share of codes used, per epoch; then a PixelCNN prior "
+            f"({b.prior_layers + 1} layers, {b.prior_epochs} epochs) in bits per code; {b.data_text()}.")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from companion.data import Split, load_first, pad_to
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.data import Split, pad_to
+from companion.experiments.core import Claim, Digits, Run, claims, experiment_run, references
 from companion.metrics import level_codes, linear_probe, swap_agreement
 from companion.models import VQVAE, VQVAE2, PixelSNAIL, VQVAE2Config, VQVAEConfig
 from companion.models.pixelcnn import repeat_codes
@@ -30,10 +30,7 @@ CHAPTER = "chapters/09_vq_vae2"
 
 
 @dataclass(frozen=True)
-class Budget:
-    data: tuple[str, ...] = ("mnist-5k",)
-    n_train: int | None = None
-    n_test: int | None = None
+class Budget(Digits):
     size: int = 32                          # digits centred on size×size
     num_codes_top: int = 256
     num_codes_bottom: int = 64
@@ -62,18 +59,7 @@ BUDGETS = {
                     n_samples=8, temperatures=(1.0,)),
 }
 
-REFERENCES = {
-    "top_uniform_bits_per_code": {"value": 9.0, "label": "bits of a uniform choice of a top code",
-                                  "source": "Razavi et al. 2019: K = 512 codes per level"},
-    "grids": {"value": "256×256; top 32×32, bottom 64×64", "label": "image size, grids",
-              "source": "Razavi et al. 2019 (ImageNet)"},
-    "codebooks": {"value": "512 and 512", "label": "codebook sizes", "source": "Razavi et al. 2019"},
-    "prior": {"value": "PixelSNAIL-style and told the class: the top prior with attention layers, the bottom prior "
-                       "without them but with a deep conditioning stack",
-              "label": "prior", "source": "Razavi et al. 2019"},
-    "levels": {"value": "the top level is described as the one that models global information (shape, geometry)",
-               "label": "separation of levels", "source": "Razavi et al. 2019"},
-}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     # Not "at least as good": on the quick budget (CPU) the two-level model was 1.5 % better than the
@@ -105,17 +91,7 @@ CLAIMS = claims(
 
 def data(b: Budget) -> tuple[Split, Split]:
     """(train, test) digits of budget ``b`` centred on b.size × b.size."""
-    return tuple(Split(pad_to(s.x, b.size), s.y) for s in load_first(b.data, n_train=b.n_train, n_test=b.n_test))
-
-
-def describe(b: Budget) -> str:
-    return (f"VQ-VAE-2 on digits padded to {b.size}×{b.size}: a single-level VQ-VAE (K = {b.single_num_codes}) "
-            f"against two-level models (top K = {b.num_codes_top}, bottom K = {b.num_codes_bottom}), one with the "
-            f"paper's objective and one with a top-level term (λ = {b.top_weight:g}), {b.epochs} epochs each: "
-            f"held-out reconstruction, top-only reconstruction, swaps read by a linear probe; PixelSNAIL priors "
-            f"({b.prior_blocks} blocks, {b.prior_epochs} epochs) in bits per code; {b.n_samples} samples per "
-            f"temperature; the top prior again for {2 * b.prior_epochs} epochs, held-out bits after each; "
-            f"{b.repeats} seed(s); data: {' or '.join(b.data)} (else mnist-5k).")
+    return tuple(Split(pad_to(s.x, b.size), s.y) for s in b.load())
 
 
 def _autoencoders(b: Budget, r: Run, x_train, s: int, suffix: str) -> dict:
@@ -131,16 +107,15 @@ def _autoencoders(b: Budget, r: Run, x_train, s: int, suffix: str) -> dict:
             **{name: r.train(name + suffix, lambda: VQVAE2(config), x_train, **train) for name, config in two.items()}}
 
 
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train the three autoencoders (per seed), the two priors and sample, on ``device``."""
-    b, r = start(__name__, budget, seed, device)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train the three autoencoders (per seed), the two priors and sample, on the run's device."""
     (x_train, y_train), (x_test, y_test) = data(b)
     classify = r.results["classify"] = linear_probe(x_train, y_train)   # pixels → digit
     r.record("probe_test_acc", (classify(x_test) == y_test.numpy()).mean())
     found: dict[tuple[str, str], list[float]] = {}
-    for s in range(seed, seed + b.repeats):
-        models = _autoencoders(b, r, x_train, s, "" if s == seed else f"_seed{s}")
+    for s in range(r.seed, r.seed + b.repeats):
+        models = _autoencoders(b, r, x_train, s, "" if s == r.seed else f"_seed{s}")
         found.setdefault(("single", "test_recon"), []).append(evaluate(models["single"], x_test)["recon"])
         for name in ("vqvae2", "separated"):
             scores = evaluate(models[name], x_test)
@@ -175,7 +150,7 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     r.results["samples"] = {}
     for t in b.temperatures:
         r.results["samples"][t], _ = model.sample(top_prior, bottom_prior, b.n_samples, temperature=t,
-                                                  generator=torch.Generator().manual_seed(seed))
+                                                  generator=torch.Generator().manual_seed(r.seed))
     at_one = r.results["samples"].get(1.0, next(iter(r.results["samples"].values())))
     r.record("samples_classes_found", len(np.unique(classify(at_one))))
 
@@ -192,7 +167,6 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     r.record("val_bits_last", held_out[-1], model="top_prior_longer")
     r.record("train_bits_at_budget", seen[b.prior_epochs - 1], model="top_prior_longer")
     r.record("train_bits_last", seen[-1], model="top_prior_longer")
-    return finish(r)
 
 
 def procedure() -> list[tuple[str, str, str]]:
@@ -216,3 +190,13 @@ def procedure() -> list[tuple[str, str, str]]:
         ("sample", "draw bottom codes given them from the bottom prior", name(PixelSNAIL.sample)),
         ("sample", "decode both grids into images (steps 5–7 together: VQVAE2.sample)", name(VQVAE2.decode)),
     ]
+
+
+def describe(b: Budget) -> str:
+    return (f"VQ-VAE-2 on digits padded to {b.size}×{b.size}: a single-level VQ-VAE (K = {b.single_num_codes}) "
+            f"against two-level models (top K = {b.num_codes_top}, bottom K = {b.num_codes_bottom}), one with the "
+            f"paper's objective and one with a top-level term (λ = {b.top_weight:g}), {b.epochs} epochs each: "
+            f"held-out reconstruction, top-only reconstruction, swaps read by a linear probe; PixelSNAIL priors "
+            f"({b.prior_blocks} blocks, {b.prior_epochs} epochs) in bits per code; {b.n_samples} samples per "
+            f"temperature; the top prior again for {2 * b.prior_epochs} epochs, held-out bits after each; "
+            f"{b.repeats} seed(s); {b.data_text()}.")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from companion.data import load_first
 from companion.data.sequences import circle, moving_digits, oscillator
-from companion.experiments.core import Claim, Run, cached, claims, finish, start
+from companion.experiments.core import Claim, Run, claims, experiment_run, references
 from companion.metrics import belief_probe, jumpy_errors
 from companion.models.tdvae import TDVAE, TDVAEConfig
 
@@ -52,14 +52,13 @@ BUDGETS = {
                     osc_hidden=8),
 }
 
-REFERENCES: dict[str, dict] = {}
+REFERENCES = references(NAME)                 # published numbers: records/references.json
 
 CLAIMS = claims(
     Claim("training_converges", "training cuts −J to less than 0.6 of its first-epoch value",
           lambda m: m["digits_final_over_first_loss"] < 0.6),
     Claim("beats_copying", "at every jump δ TD-VAE predicts better than copying the last frame",
-          lambda m: all(e < m.value("error_jump{jump}", model="copy_last", jump=d)
-                        for d, e in m.series("error_jump{jump}", over="jump", model="tdvae").items())),
+          lambda m: all(e < _errors(m, "copy_last")[d] for d, e in _errors(m, "tdvae").items())),
     Claim("needs_two_frames", "after one frame the prediction is worse than copying; after three it is better",
           lambda m: m["tdvae_error_after1"] > m["copy_last_error_jump1"] > m["tdvae_error_after3_worst"]),
     Claim("belief_knows_position", "a linear probe reads the position and the next position from the belief "
@@ -71,10 +70,14 @@ CLAIMS = claims(
     Claim("oscillator_state", "the oscillator's belief holds position and velocity (R² ≥ 0.9)",
           lambda m: m["oscillator_position_r2"] >= 0.9 and m["oscillator_velocity_r2"] >= 0.9),
     Claim("oscillator_beats_baselines", "on the oscillator TD-VAE beats both baselines at every δ",
-          lambda m: all(e < min(m.value("error_jump{jump}", data="oscillator", model=base, jump=d)
-                                for base in ("copy_last", "mean_frame"))
-                        for d, e in m.series("error_jump{jump}", over="jump", data="oscillator", model="tdvae").items())),
+          lambda m: all(e < min(_errors(m, base, "oscillator")[d] for base in ("copy_last", "mean_frame"))
+                        for d, e in _errors(m, "tdvae", "oscillator").items())),
 )
+
+
+def _errors(m, model: str, data: str | None = None) -> dict[int, float]:
+    """``{δ: squared error}`` of ``model`` (tdvae, copy_last, mean_frame) on the digits or the oscillator."""
+    return m.series("error_jump{jump}", over="jump", model=model, **({"data": data} if data else {}))
 
 
 def next_circle(s):
@@ -92,23 +95,14 @@ def data(b: Budget):
     return digits, osc
 
 
-def describe(b: Budget) -> str:
-    return (f"TD-VAE (z = {b.z_size}, belief {b.belief_size}, δ = {b.jumps[0]}…{b.jumps[1]}, {b.epochs} epochs) on "
-            f"{b.train_sequences:,} sequences of {b.length} frames of digits moving one pixel per step: squared "
-            f"error of jumpy predictions against copying the last frame and the mean frame, and linear probes "
-            f"from the belief; then a noisy oscillator drawn as a dot ({b.osc_sequences:,} sequences of "
-            f"{b.osc_length}), probed for position and velocity; data: {' or '.join(b.data)} (else mnist-5k).")
-
-
 def _train(r: Run, name: str, frames, b: Budget, *, epochs: int, **config) -> TDVAE:
     config = TDVAEConfig(frame_shape=tuple(frames.shape[2:]), **config)
     return r.train(name, lambda: TDVAE(config), frames, epochs=epochs, lr=b.lr, batch_size=b.batch_size)
 
 
-@cached
-def run(budget="quick", *, seed: int = 0, device=None) -> Run:
-    """Train both TD-VAEs on ``device``; measure them on held-out sequences."""
-    b, r = start(__name__, budget, seed, device)
+@experiment_run
+def run(b: Budget, r: Run) -> None:
+    """Train both TD-VAEs on the run's device; measure them on held-out sequences."""
     (train, test), (osc_train, osc_test) = data(b)
     r.results.update(train=train, test=test, osc_train=osc_train, osc_test=osc_test)
     jumps = list(range(b.jumps[0], b.jumps[1] + 1))
@@ -142,4 +136,10 @@ def run(budget="quick", *, seed: int = 0, device=None) -> Run:
     for name, values in osc_errors.items():
         for d, v in zip(jumps, values):
             r.record("error_jump{jump}", v, data="oscillator", model=name, jump=d)
-    return finish(r)
+
+
+def describe(b: Budget) -> str:
+    return (f"TD-VAE (z = {b.z_size}, belief {b.belief_size}, δ = {b.jumps[0]}…{b.jumps[1]}, {b.epochs} epochs) on "
+            f"{b.train_sequences:,} sequences of {b.length} frames of digits moving a pixel a step, against copying "
+            f"the last frame and the mean frame, and probed; a noisy oscillator ({b.osc_sequences:,} sequences of "
+            f"{b.osc_length}) probed for position and velocity; data: {' or '.join(b.data)} (else mnist-5k).")

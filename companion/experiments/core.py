@@ -5,41 +5,48 @@ This docstring is the contract for the next chapter's author.
 **An experiment module** (``companion.experiments.ch01_autoencoder`` …) defines
 
 * ``NAME`` (what ``python -m companion reproduce NAME`` takes) and ``CHAPTER``;
-* ``Budget``, a frozen dataclass, and ``BUDGETS = {"quick": …, "full": …, "smoke": …}``:
-  ``quick`` is what the chapter executes (about a minute on a 2-core CPU), ``full`` is closer
-  to the papers, ``smoke`` checks the plumbing in seconds (its numbers mean nothing);
-* ``run(budget="quick", *, seed=0, device=None) -> Run``, decorated with :func:`cached`;
-* ``describe(budget) -> str``, written from the budget's fields;
-* ``REFERENCES``: published numbers with their sources, keyed by our flat metric names;
+* ``Budget``, a frozen dataclass (extending :class:`Digits` when it trains on digits), and
+  ``BUDGETS = {"quick": …, "full": …, "smoke": …}``: ``quick`` is what the chapter executes
+  (about a minute on a 2-core CPU), ``full`` is closer to the papers, ``smoke`` checks the
+  plumbing in seconds (its numbers mean nothing);
+* ``run(budget="quick", *, seed=0, device=None) -> Run``, made by :func:`experiment_run`;
+* ``describe(budget) -> str``, written from the budget's fields (``python -m companion list``);
+* ``REFERENCES = references(NAME)``: published numbers with their sources, keyed by our flat
+  metric names, kept in one table (``records/references.json``);
 * ``CLAIMS``: what the chapter says about its numbers, as named checks that the chapter
   asserts after its run.
 
 **A run** has one shape::
 
-    @cached
-    def run(budget="quick", *, seed=0, device=None):
-        b, r = start(__name__, budget, seed, device)      # budget, seed and device decided once
+    @experiment_run
+    def run(b: Budget, r: Run) -> None:
+        (x_train, y_train), (x_test, y_test) = b.load()
         model = r.train("ae", lambda: Autoencoder(...), x_train, epochs=b.epochs, lr=b.lr)
         r.record("test_mse", reconstruction_error(model, x_test), model="ae", k=2)
-        return finish(r)
 
+* :func:`experiment_run` turns that body into ``run``: it decides the budget, the seed and the
+  device once and seeds everything (:func:`start`), then finishes the run (:func:`finish`,
+  which moves every model to the CPU once) and saves it for reuse (:func:`cached`).
 * :meth:`Run.train` is the only training step: it seeds, builds the model from that seed,
   fits it on the run's device and keeps it (in eval mode) with its history under a name.
-  Metrics are computed where the model trained; :func:`finish` moves every model to the CPU
-  once, at the end.
+  Metrics are computed where the model trained.
 * :meth:`Run.record` stores a number under a metric and its dimensions (``beta=16``,
   ``seed=1``). Claims and chapters read numbers back by those (:meth:`Metrics.value`,
   :meth:`Metrics.series`, :meth:`Metrics.table`) and never parse a name. The flat names
-  (``beta16_mig``) exist only for the JSON record, the tables and ``REFERENCES``.
+  (``beta16_mig``) exist only for the JSON record, the tables and ``REFERENCES``
+  (:func:`name_of`, :func:`flat_name`); :func:`metrics_of` reads a saved record back.
 * ``device=None`` means the CPU (the models are built there and stay there); the device is
   resolved once, by :func:`cached`, before anything trains.
-* A run leaves Python's, NumPy's and PyTorch's generators wherever its last draw left them, and
-  :func:`cached` restores exactly that state when it loads a saved run.
+* Evaluation that samples draws from its own ``torch.Generator``; work added at the end of a
+  run goes inside :func:`companion.runtime.preserved_rngs`. A run leaves Python's, NumPy's and
+  PyTorch's generators wherever its last draw left them, and :func:`cached` restores exactly
+  that state when it loads a saved run.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -297,6 +304,29 @@ def start(module: ModuleType | str, budget, seed: int, device) -> tuple[Any, Run
     return b, run
 
 
+def experiment_run(body: Callable[[Any, Run], None]) -> Callable[..., Run]:
+    """An experiment's ``run(budget="quick", *, seed=0, device=None) -> Run``, made from its
+    body ``body(b, r)``: the budget, the seed and the device are decided and everything seeded
+    (:func:`start`), the body trains and records into the :class:`Run` ``r``, the run is
+    finished (:func:`finish`), and it is saved for reuse where :func:`cached` saves runs."""
+    if not callable(body) or not hasattr(body, "__module__"):
+        raise TypeError(f"experiment_run decorates a function body(b, r), got {type(body).__name__}")
+    module = body.__module__
+
+    @functools.wraps(body)
+    def run(budget="quick", *, seed: int = 0, device=None) -> Run:
+        b, r = start(module, budget, seed, device)
+        body(b, r)
+        return finish(r)
+
+    run.__signature__ = inspect.signature(_public_run)
+    return cached(run)
+
+
+def _public_run(budget="quick", *, seed: int = 0, device=None) -> Run:
+    """The signature of every experiment's ``run``."""
+
+
 def finish(run: Run) -> Run:
     """Stop the clock and put the models on the CPU in eval mode (the one move of a run)."""
     if not isinstance(run, Run):
@@ -305,6 +335,27 @@ def finish(run: Run) -> Run:
     for m in run.models.values():
         m.cpu().eval()
     return run
+
+
+@dataclass(frozen=True)
+class Digits:
+    """The digits a budget trains on: the first of ``data`` found on this machine (else the
+    shipped mnist-5k), each split cut to ``n_train`` / ``n_test`` examples when given. A
+    chapter's ``Budget`` that trains on digits extends it."""
+
+    data: tuple[str, ...] = ("mnist-5k",)
+    n_train: int | None = None
+    n_test: int | None = None
+
+    def load(self):
+        """``((x_train, y_train), (x_test, y_test))`` (see :func:`companion.data.load_first`)."""
+        from companion.data import load_first
+
+        return load_first(self.data, n_train=self.n_train, n_test=self.n_test)
+
+    def data_text(self) -> str:
+        """What :func:`load` loads, for ``describe``."""
+        return f"data: {' or '.join(self.data)} (else mnist-5k)"
 
 
 # --------------------------------------------------------------------------- run cache
@@ -475,6 +526,36 @@ def format_table(record: dict) -> str:
     where = f", {record['device']}" if "device" in record else ""
     head = f"{record['experiment']} ({record['budget']} budget{where}, {record['seconds']:.1f} s)"
     return head + "\n" + "\n".join(lines)
+
+
+def dashed(values) -> str:
+    """Layer sizes as a describe() writes them: (256, 128) → ``"256-128"``."""
+    return "-".join(_numbers(values, "dashed"))
+
+
+def listed(values) -> str:
+    """Settings as a describe() writes them: (1.0, 4.0, 16.0) → ``"1, 4, 16"``."""
+    return ", ".join(_numbers(values, "listed"))
+
+
+def _numbers(values, what: str) -> list[str]:
+    if isinstance(values, (str, bytes)) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in values):
+        raise TypeError(f"{what} takes a sequence of numbers, got {values!r}")
+    return [f"{v:g}" for v in values]
+
+
+#: Every experiment's published numbers, with their sources, in one table.
+REFERENCES_FILE = Path(__file__).parent / "records" / "references.json"
+
+
+def references(name: str) -> dict[str, dict]:
+    """The published numbers an experiment compares with (``{metric: {"value", "label",
+    "source"}}``, keyed by our flat metric names), from :data:`REFERENCES_FILE`."""
+    table = json.loads(REFERENCES_FILE.read_text())
+    if name not in table:
+        raise ValueError(f"no references for experiment {name!r} in {REFERENCES_FILE.name}; it has {', '.join(table)}")
+    return table[name]
 
 
 def published(value) -> str:

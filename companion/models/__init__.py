@@ -17,20 +17,10 @@ from companion.models.vq import VQVAE, VectorQuantizer, VQVAEConfig, nearest_cod
 from companion.models.vqvae2 import VQVAE2, VQVAE2Config
 from companion.models.tdvae import TDVAE, TDVAEConfig
 
-REGISTRY = {
-    "Autoencoder": (Autoencoder, AutoencoderConfig),
-    "DenoisingAutoencoder": (DenoisingAutoencoder, DenoisingAutoencoderConfig),
-    "SparseAutoencoder": (SparseAutoencoder, SparseAutoencoderConfig),
-    "KSparseAutoencoder": (KSparseAutoencoder, KSparseAutoencoderConfig),
-    "ContractiveAutoencoder": (ContractiveAutoencoder, ContractiveAutoencoderConfig),
-    "VAE": (VAE, VAEConfig),
-    "VQVAE": (VQVAE, VQVAEConfig),
-    "VQVAE2": (VQVAE2, VQVAE2Config),
-    "TDVAE": (TDVAE, TDVAEConfig),
-    "PCA": (PCA, PCAConfig),
-    "PixelCNN": (PixelCNN, PixelCNNConfig),
-    "PixelSNAIL": (PixelSNAIL, PixelSNAILConfig),
-}
+#: class name → (model class, config class), for checkpoints to rebuild a model from its config
+REGISTRY = {cls.__name__: (cls, cls.config_class) for cls in (
+    Autoencoder, DenoisingAutoencoder, SparseAutoencoder, KSparseAutoencoder, ContractiveAutoencoder, VAE, VQVAE,
+    VQVAE2, TDVAE, PCA, PixelCNN, PixelSNAIL)}
 
 __all__ = ["REGISTRY", "EncoderDecoder", "Model", "Prior", "PCAConfig", "PixelCNNConfig", "PixelSNAILConfig", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
            "DenoisingAutoencoder", "KSparseAutoencoder",
