@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from companion.runtime import drawing_from, get_device
+from companion.runtime import check_seed, drawing_from, get_device
 from companion.losses import finite_range
 from companion.models.base import Output, config_dict, model_device
 
@@ -223,6 +223,7 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
             each epoch. Nothing is rolled back: the model keeps the parameters it had when
             training stopped.
     """
+    seed = check_seed(seed)
     _check_model(model)
     tensors = _as_tensors(data, "data")
     x_val = None if val is None else _as_tensors(val, "val")

@@ -40,7 +40,8 @@ def test_longer_top_prior_repeats_the_run_up_to_the_budget_then_goes_on():
 def test_longer_top_prior_leaves_the_random_generators_as_the_run_left_them(monkeypatch):
     experiment.run("smoke", seed=0)
     after = torch.random.get_rng_state()
-    real_fit = experiment.fit
+    from companion.experiments import core
+    real_fit = core.fit                          # what Run.train trains with
 
     def fit_that_draws(*args, **kwargs):       # the longer prior alone gets a validation set
         history = real_fit(*args, **kwargs)
@@ -48,6 +49,6 @@ def test_longer_top_prior_leaves_the_random_generators_as_the_run_left_them(monk
             torch.rand(1000)                   # any draw in that block must be forgotten
         return history
 
-    monkeypatch.setattr(experiment, "fit", fit_that_draws)
+    monkeypatch.setattr(core, "fit", fit_that_draws)
     experiment.run("smoke", seed=0)
     assert torch.equal(torch.random.get_rng_state(), after)

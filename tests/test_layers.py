@@ -50,3 +50,51 @@ def test_no_module_imports_from_a_layer_above_its_own():
             if LAYERS.index(layer) > own:
                 bad.append(f"companion/{rel} imports companion.{layer}")
     assert not bad, "\n".join(bad)
+
+
+def _functions_with_a_seed():
+    """(path, qualified name, function node) of every public function or method with a ``seed``."""
+    for path in sorted(ROOT.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                for sub in node.body:
+                    if isinstance(sub, ast.FunctionDef):
+                        sub.qualname = f"{node.name}.{sub.name}"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                args = [a.arg for a in (*node.args.args, *node.args.kwonlyargs)]
+                if "seed" in args:
+                    yield path.relative_to(ROOT), getattr(node, "qualname", node.name), node
+
+
+def test_every_seed_is_checked_by_the_one_validator():
+    """A public function that takes a seed checks it with companion.runtime.check_seed (or hands
+    it to start/Run.train, which do), so that one rule holds everywhere: a non-negative int,
+    NumPy integers included, bools refused."""
+    unchecked = []
+    for path, name, node in _functions_with_a_seed():
+        calls = {n.func.id if isinstance(n.func, ast.Name) else n.func.attr
+                 for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, (ast.Name, ast.Attribute))}
+        if not calls & {"check_seed", "start", "train", "run"} and name != "check_seed":
+            unchecked.append(f"{path}:{name}")
+    assert not unchecked, unchecked
+
+
+def test_the_device_is_resolved_at_the_entry_points_only():
+    """get_device is called by the CLI, by a run (once, in experiments.core.run_device) and by
+    fit, and nowhere else."""
+    callers = {str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
+               if re.search(r"(?<![\w.])get_device\(", p.read_text().replace("def get_device(", ""))}
+    assert callers == {"__main__.py", "train.py", "experiments/core.py"}, callers
+
+
+def test_the_one_seed_rule():
+    import numpy as np
+    import pytest
+
+    from companion.runtime import check_seed
+    assert check_seed(np.int64(3)) == 3 and type(check_seed(np.int32(2))) is int
+    for bad, error in ((-1, ValueError), (True, TypeError), (1.0, TypeError), ("1", TypeError)):
+        with pytest.raises(error, match="seed must be a non-negative int"):
+            check_seed(bad)

@@ -37,6 +37,7 @@ import torch
 
 from companion.data.dsprites import DSprites
 from companion.data.idx import read_idx, write_idx
+from companion.runtime import check_seed
 
 __all__ = ["DATASETS", "DSprites", "Split", "load", "load_first", "on_disk", "pad_to", "read_idx", "write_idx", "describe"]
 
@@ -116,12 +117,11 @@ def load(name: str, split: str = "train", *, seed: int = 0, root: str | Path | N
         ValueError: unknown name or split.
         DatasetUnavailable: the files are not found and ``download`` is False.
     """
+    seed = check_seed(seed)
     _check_name(name)
     splits = DATASETS[name]["splits"]
     if split not in splits:
         raise ValueError(f"data set {name!r} has splits {splits}, got split={split!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if name in ("mnist-5k", "digits"):
         x, y = _mnist5k_arrays() if name == "mnist-5k" else _digits_arrays()
         if split != "all":

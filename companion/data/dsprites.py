@@ -33,6 +33,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from companion.runtime import check_seed
+
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
 SHAPE_NAMES = ("square", "ellipse", "heart")
@@ -182,6 +184,7 @@ class DSprites:
 
     def sample(self, n: int, seed: int | None = None, generator: torch.Generator | None = None) -> Sprites:
         """``n`` images with factors drawn uniformly, reproducible from ``seed`` (or ``generator``)."""
+        seed = seed if seed is None else check_seed(seed)
         if generator is None:
             generator = torch.Generator().manual_seed(0 if seed is None else seed)
         classes = self.sample_classes(n, generator)
@@ -299,6 +302,7 @@ class SpriteSubset:
     def sample(self, n: int, seed: int | None = None, generator: torch.Generator | None = None) -> Sprites:
         """``n`` images drawn uniformly from the subset; ``classes`` and ``values`` cover the
         varying factors only."""
+        seed = seed if seed is None else check_seed(seed)
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int ≥ 0, got {n!r}")
         if generator is None:

@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import torch
 
+from companion.runtime import check_seed
+
 
 class Sequences(NamedTuple):
     """``frames`` (N, T, C, H, W) or (N, T, D) float32; ``position``, ``velocity`` (N, T) float32;
@@ -39,6 +41,7 @@ def moving_digits(images: torch.Tensor, labels: torch.Tensor | None = None, *, l
     """``n`` sequences of ``length`` frames, each a randomly chosen digit from ``images``
     (M, 1, H, W) rolled one pixel per step to the left or the right (wrapping around), from a
     random starting shift. ``position`` is the shift in pixels, 0 … W−1; ``velocity`` is ±1."""
+    seed = check_seed(seed)
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
         raise ValueError(f"images must be a float tensor (M, C, H, W), got {getattr(images, 'shape', type(images))}")
     _check_int("length", length, 2)
@@ -70,6 +73,7 @@ def oscillator(n: int, length: int = 20, *, period: float = 12.0, amplitude: tup
     strip of ``size`` pixels, frames (N, T, 1, 1, size) in [0, 1]; ``render="signal"`` gives the
     position plus Gaussian noise of std ``signal_noise``, frames (N, T, 1).
     """
+    seed = check_seed(seed)
     _check_int("n", n, 1)
     _check_int("length", length, 2)
     if render not in ("dot", "signal"):

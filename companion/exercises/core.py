@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from companion.runtime import check_seed
+
 
 @dataclass
 class Exercise:
@@ -59,8 +61,7 @@ REGISTRY: dict[str, Exercise] = {}
 
 def seeded(seed: int) -> torch.Generator:
     """A generator for an exercise's hidden cases, so that they repeat exactly."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 

@@ -5,6 +5,7 @@ import torch
 
 from companion.models.base import model_device
 from companion.models.vq import perplexity
+from companion.runtime import check_seed
 
 
 def _check(model, x, batch_size: int, kind: str) -> None:
@@ -80,6 +81,7 @@ def swap_agreement(model, x: torch.Tensor, y: torch.Tensor, classify, *, seed: i
     pairing) under a :class:`VQVAE2` and classify the result: the share that takes the top
     image's label, and the bottom image's (``classify(images) -> labels``, e.g. a
     :func:`linear_probe` on pixels)."""
+    seed = check_seed(seed)
     import numpy as np
 
     _check(model, x, 1, "VQVAE2")

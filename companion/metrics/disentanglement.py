@@ -28,6 +28,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from companion.runtime import check_seed, drawing_from
+
 __all__ = ["discretize", "mutual_information", "entropy", "mig_gaps", "mig", "factor_of_each", "beta_vae_score",
            "factor_vae_score", "beta_vae_pairs", "factor_vae_batches", "evaluate"]
 
@@ -163,6 +165,7 @@ def beta_vae_score(codes_a, codes_b, labels, train_fraction: float = 0.8, seed: 
     regression is trained on a ``train_fraction`` of the points and the score is its accuracy
     on the others.
     """
+    seed = check_seed(seed)
     from sklearn.linear_model import LogisticRegression
 
     a, b = _array(codes_a, "codes_a", 3), _array(codes_b, "codes_b", 3)
@@ -194,6 +197,7 @@ def factor_vae_score(codes, labels, global_std, num_factors: int, prune_std: flo
     std, is smallest. The classifier maps each dimension to the factor it got most training
     votes from; the score is its accuracy on the held-out votes.
     """
+    seed = check_seed(seed)
     z = _array(codes, "codes", 3).astype(np.float64)
     y = _check_votes(z, labels, "codes")
     s = _array(global_std, "global_std", 1).astype(np.float64)
@@ -291,6 +295,7 @@ def evaluate(representation, dataset, *, points: int = 500, batch_size: int = 64
     Returns ``{"beta_vae", "factor_vae", "mig", "mi"}``, ``mi`` being the (D, K) matrix of
     I(z_j; v_a) / H(v_a) that MIG reads its gaps from; for a dict, one such dict per name.
     """
+    seed = check_seed(seed)
     reps, unwrap = _by_name(representation)
     for f in reps.values():
         if not callable(f):
@@ -345,6 +350,7 @@ def dsprites_report(model, dataset, x_test: torch.Tensor, *, points: int = 500, 
     dict of VAEs by name: then one report per name, all scored on the same rendered images,
     each rendered once (what a comparison of several β needs, at the cost of one).
     """
+    seed = check_seed(seed)
     from companion import losses
     from companion.metrics.latents import ACTIVE_KL
     from companion.models.base import model_device
@@ -357,12 +363,12 @@ def dsprites_report(model, dataset, x_test: torch.Tensor, *, points: int = 500, 
     reports, encoders = {}, {}
     for name, m in models.items():
         m.eval()
-        torch.manual_seed(seed)
         device = model_device(m)
         x = x_test.to(device)
         mu, logvar = (t.cpu() for t in m.posterior_params(x))
         kl_per_dim = losses.kl_normal_std_normal_per_dim(mu, logvar).mean(0)
-        out = m(x)
+        with drawing_from(torch.Generator().manual_seed(seed), device):     # the draw of z behind recon
+            out = m(x)
         reports[name] = {"recon": out.terms["recon"].item(), "kl": losses.kl_normal_std_normal(mu, logvar).mean().item(),
                          "kl_per_dim": kl_per_dim.numpy(), "active": int((kl_per_dim > ACTIVE_KL).sum())}
         encoders[name] = lambda x, m=m, device=device: m.encode(x.to(device)).mean.cpu()

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from companion.runtime import check_seed
+
 
 def _np(a) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
@@ -41,6 +43,7 @@ def linear_probe(z_train, y_train, *, max_iter: int = 500, seed: int = 0):
     Any input (N, ...) is flattened, so images work as well as codes: a probe fitted on
     digits classifies generated or decoded digits.
     """
+    seed = check_seed(seed)
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -60,6 +63,7 @@ def linear_probe_accuracy(z_train, y_train, z_test, y_test, *, max_iter: int = 5
     Codes are standardised with the training statistics first, so the probe does not
     depend on the scale of the code.
     """
+    seed = check_seed(seed)
     y_test = _np(y_test)
     if len(z_test) != len(y_test):
         raise ValueError("codes and labels must have the same number of rows")

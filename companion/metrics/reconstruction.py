@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from companion.models.base import EncoderDecoder, model_device
+from companion.runtime import check_seed
 
 
 def _batches(x: torch.Tensor, batch_size: int):
@@ -80,6 +81,7 @@ def corruption_curve(models: dict, x_test: torch.Tensor, levels, *, kind: str = 
 
     The same corrupted copies (fixed by ``seed``) are given to every model.
     """
+    seed = check_seed(seed)
     from companion.data.corrupt import corrupt
 
     if not isinstance(models, dict) or not models:
@@ -99,6 +101,7 @@ def perturbation_gain(model: nn.Module, x: torch.Tensor, *, eps: float = 0.05, s
     ‖r(x + δ) − r(x)‖ / ‖δ‖ for r = f_θ ∘ g_φ and δ a random direction of length ``eps``
     (one per example, drawn with ``seed``). The identity map, a perfect copier, scores 1; an
     orthogonal projection onto a fraction f of the d input directions scores about √f."""
+    seed = check_seed(seed)
     if not callable(getattr(model, "encode", None)) or not callable(getattr(model, "decode", None)):
         raise TypeError(f"perturbation_gain needs an autoencoder with encode and decode, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2 or len(x) == 0:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import torch
 
 from companion.models.base import model_device
+from companion.runtime import check_seed
 
 
 @torch.no_grad()
@@ -15,6 +16,7 @@ def jumpy_errors(model, frames: torch.Tensor, t1: int, jumps: Sequence[int], *, 
     frame t1 + δ from frames 0 … t1, for each δ in ``jumps``: the model (one jump of δ,
     ``model.predict``, averaged over ``samples`` states), copying frame t1, and the per-pixel
     ``mean_frame``."""
+    seed = check_seed(seed)
     if not isinstance(frames, torch.Tensor) or frames.dim() < 3:
         raise ValueError(f"frames must be sequences (N, T, ...), got {getattr(frames, 'shape', frames)!r}")
     if not jumps or min(jumps) < 1:
