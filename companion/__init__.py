@@ -2,8 +2,8 @@
 
 The book's chapters import everything they show from here, so the code on the page is the
 code that runs. Its layers, from the bottom of the dependency graph up: a module imports
-only from its own layer and the layers above it in this list (``tests/test_layers.py`` keeps
-it so).
+only from its own layer and the layers listed before it (``tests/test_layers.py`` keeps it
+so).
 
 - :mod:`companion.runtime`   seeds, devices and random streams, decided in one place
 - :mod:`companion.data`      offline data sets and IDX loaders

@@ -2,20 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
-
-
-def _writable(path: str) -> str | None:
-    """Why ``path`` cannot be written, or None when it can (checked before training starts)."""
-    p = Path(path)
-    if p.is_dir():
-        return f"{path} is a folder"
-    parent = next((q for q in (p.parent, *p.parent.parents) if q.exists()), Path("."))
-    if not parent.is_dir() or not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        return f"cannot write {path}"
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,11 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed < 0:
         print(f"error: --seed must be a non-negative integer, got {args.seed}", file=sys.stderr)
         return 2
-    if args.json and (why := _writable(args.json)):
-        print(f"error: --json: {why}", file=sys.stderr)
-        return 2
+    if args.json:
+        from companion.runtime import check_writable
+        try:
+            check_writable(args.json, "--json")
+        except (TypeError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     try:
-        device = get_device(args.device)
+        from companion.experiments.core import run_device
+        device = run_device(get_device(args.device))
     except (ValueError, TypeError) as e:
         print(f"error: --device: {e}", file=sys.stderr)
         return 2

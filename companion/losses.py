@@ -17,6 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from companion.runtime import plain
+
 
 def _tensor(t, what: str) -> None:
     if not isinstance(t, torch.Tensor):
@@ -35,7 +37,19 @@ def _check_pair(x_hat: torch.Tensor, x: torch.Tensor, name: str) -> tuple[float,
                          f"got shape {tuple(x.shape)}")
     if not x.is_floating_point() or not x_hat.is_floating_point():
         raise TypeError(f"{name}: expected floating-point tensors, got {x_hat.dtype} and {x.dtype}")
+    if len(x) == 0:
+        raise ValueError(f"{name}: got an empty batch (B = 0): expected at least one example")
+    if getattr(x, "checked_range", None) is None:         # not a batch fit cut: a caller's own pair
+        _finite_given(x_hat, f"{name}: the prediction")
     return finite_range(x, f"{name}: the target")
+
+
+def _finite_given(t: torch.Tensor, what: str) -> None:
+    """Refuse NaN or inf in a tensor a caller gave. A tensor that requires grad was computed by
+    a model in a training step, where :func:`companion.train.fit`'s guard stops on the first
+    non-finite loss: it is not checked here, so that training pays for no extra pass."""
+    if not t.requires_grad:
+        finite_range(t, what)
 
 
 def finite_range(x: torch.Tensor, what: str) -> tuple[float, float]:
@@ -103,7 +117,7 @@ def reconstruction(out: torch.Tensor, x: torch.Tensor, likelihood: str, *, std: 
         if lo < 0 or hi > 1:
             raise ValueError(f"a Bernoulli likelihood needs targets in [0, 1] (got min {lo:.3g}, max {hi:.3g})")
         per_dim = F.binary_cross_entropy_with_logits(out, x, reduction="none")
-    elif std is None:
+    elif (std := plain(std)) is None:
         per_dim = (out - x) ** 2
     else:
         if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0 or not math.isfinite(std):
@@ -197,6 +211,8 @@ def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     """
     _tensor(mu, "kl_normal_std_normal: mu")
     _tensor(logvar, "kl_normal_std_normal: logvar")
+    _finite_given(mu, "kl_normal_std_normal: mu")
+    _finite_given(logvar, "kl_normal_std_normal: logvar")
     if mu.shape != logvar.shape or mu.dim() != 2:
         raise ValueError(f"kl_normal_std_normal expects mu and logvar of the same shape (B, m), "
                          f"got {tuple(mu.shape)} and {tuple(logvar.shape)}")
@@ -210,6 +226,8 @@ def kl_normal_std_normal_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torc
     """
     _tensor(mu, "kl_normal_std_normal_per_dim: mu")
     _tensor(logvar, "kl_normal_std_normal_per_dim: logvar")
+    _finite_given(mu, "kl_normal_std_normal_per_dim: mu")
+    _finite_given(logvar, "kl_normal_std_normal_per_dim: logvar")
     if mu.shape != logvar.shape or mu.dim() != 2:
         raise ValueError(f"kl_normal_std_normal_per_dim expects mu and logvar of the same shape (B, m), "
                          f"got {tuple(mu.shape)} and {tuple(logvar.shape)}")
@@ -243,10 +261,11 @@ def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, da
     """
     for t, name in ((z, "z"), (mu, "mu"), (logvar, "logvar")):
         _tensor(t, f"kl_decomposition: {name}")
+        _finite_given(t, f"kl_decomposition: {name}")
     if z.dim() != 2 or z.shape != mu.shape or z.shape != logvar.shape:
         raise ValueError(f"kl_decomposition expects z, mu and logvar of one shape (B, m), got "
                          f"{tuple(z.shape)}, {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    m = len(z)
+    m, dataset_size = len(z), plain(dataset_size)
     if isinstance(dataset_size, bool) or not isinstance(dataset_size, int) or dataset_size < max(m, 2):
         raise ValueError(f"dataset_size must be an int ≥ the batch size ({m}) and ≥ 2, got {dataset_size!r}")
     if estimator not in ("mss", "mws"):

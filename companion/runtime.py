@@ -15,32 +15,63 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["check_seed", "drawing_from", "get_device", "preserved_rngs", "seed_everything"]
+__all__ = ["check_seed", "check_writable", "drawing_from", "plain", "get_device", "preserved_rngs", "seed_everything"]
+
+
+def plain(value):
+    """A NumPy scalar or a 0-d tensor as the Python int, float or bool it holds; anything else
+    as it is. The validators call it first, so that ``np.int64(4)`` is accepted wherever 4 is."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.requires_grad:
+        return value.item()
+    return value
 
 
 def check_seed(seed, name: str = "seed") -> int:
     """``seed`` as an ``int``; a ``TypeError``/``ValueError`` unless it is a non-negative integer
     (a Python or NumPy integer, not a bool)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    seed = plain(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"{name} must be a non-negative int, got {type(seed).__name__}")
     if seed < 0:
         raise ValueError(f"{name} must be a non-negative int, got {seed}")
     return int(seed)
 
 
+def check_writable(path, what: str = "path") -> Path:
+    """``path`` as a Path, once it is known that a file can be written there: a ``TypeError``
+    unless it is a str or a path, a ``ValueError`` if it is a folder or its nearest existing
+    folder is not writable. Called before any work, so that a long run never ends in an
+    unwritable path."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a str or a Path, got {type(path).__name__}")
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {p} is a folder: give a file path")
+    parent = next((q for q in (p.parent, *p.parent.parents) if q.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ValueError(f"{what} {p} cannot be written (no write access to {parent})")
+    return p
+
+
 @contextlib.contextmanager
 def drawing_from(generator: torch.Generator | None, device: torch.device | str = "cpu"):
     """Inside the block, PyTorch's global CPU generator continues ``generator``'s stream, and
-    ``generator`` is advanced by what the block drew; outside it the global generator is as it
-    was. With ``generator=None`` the block draws from the global generator as usual.
+    ``generator`` is advanced by what the block drew; outside it the global generators are as
+    they were. With ``generator=None`` the block draws from the global generator as usual.
 
     Code that samples with ``torch.randn_like`` or ``Distribution.sample`` (a VAE's forward, the
-    importance-weighted bound) cannot take a generator itself; this gives it one. On a CUDA
-    device the GPU's generator is seeded from ``generator`` for the block.
+    importance-weighted bound) cannot take a generator itself; this gives it one. On the CPU
+    the draws are exactly those that ``torch.manual_seed`` with the generator's seed would
+    give. On a CUDA device, ``device``'s own generator is seeded for the block with one draw
+    from ``generator`` (so there ``generator`` advances by one draw more). Other accelerators
+    (MPS) are refused rather than left unseeded.
     """
     if generator is None:
         yield
@@ -48,11 +79,13 @@ def drawing_from(generator: torch.Generator | None, device: torch.device | str =
     if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
         raise TypeError(f"generator must be a CPU torch.Generator, got {generator!r}")
     device = torch.device(device)
-    cuda = [device.index or 0] if device.type == "cuda" else []
+    if device.type not in ("cpu", "cuda", "meta"):
+        raise ValueError(f"drawing_from supports the CPU and CUDA devices, got {device}")
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.set_rng_state(generator.get_state())
         if cuda:
-            torch.cuda.manual_seed(int(torch.randint(2**62, (1,))))
+            torch.cuda.default_generators[cuda[0]].manual_seed(int(torch.randint(2**62, (1,))))
         try:
             yield
         finally:
@@ -60,12 +93,13 @@ def drawing_from(generator: torch.Generator | None, device: torch.device | str =
 
 
 @contextlib.contextmanager
-def preserved_rngs():
+def preserved_rngs(device: torch.device | str = "cpu"):
     """Inside the block anything may reseed or draw; afterwards Python's, NumPy's and
-    PyTorch's generators (CPU and CUDA) are back where they were. For work added to a run that
-    must not move any number computed after it."""
+    PyTorch's CPU generators, and ``device``'s when it is a GPU, are back where they were. For
+    work added to a run that must not move any number computed after it."""
     state = random.getstate(), np.random.get_state(), os.environ.get("PYTHONHASHSEED")
-    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    device = torch.device(device)
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         try:
             yield
@@ -126,6 +160,8 @@ def get_device(prefer: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if not isinstance(prefer, (str, torch.device)):
         raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {type(prefer).__name__}")
+    if isinstance(prefer, str):
+        prefer = prefer.strip().lower()                     # "CPU", "Cuda:0" are names too
     try:
         device = torch.device(prefer)
     except RuntimeError as e:

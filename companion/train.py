@@ -6,6 +6,8 @@ validation after each epoch, and a :class:`History` of per-epoch means of every 
 """
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import math
 import os
@@ -19,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from companion.runtime import check_seed, drawing_from, get_device
+from companion.runtime import check_seed, check_writable, drawing_from, get_device, plain
 from companion.losses import finite_range
 from companion.models.base import Output, config_dict, model_device
 
@@ -109,6 +111,31 @@ def _as_tensors(data, name: str) -> tuple[torch.Tensor, ...]:
     return tensors
 
 
+def _check_arity(model, tensors: tuple, name: str) -> None:
+    """Refuse, before training, data whose batches the model's forward cannot take."""
+    try:
+        inspect.signature(model.forward).bind(*tensors)
+    except TypeError:
+        hint = " (a Split or (x, y)? pass the images alone)" if len(tensors) == 2 else ""
+        raise TypeError(f"{type(model).__name__}.forward cannot take the {len(tensors)} tensor(s) each batch of "
+                        f"{name} holds{hint}; its signature is forward{inspect.signature(model.forward)}") from None
+
+
+def _tracked(result) -> dict[str, float]:
+    """What an ``on_epoch_end`` returned, as numbers to log: None, or a dict of names to numbers."""
+    if result is None:
+        return {}
+    if not isinstance(result, dict):
+        raise TypeError(f"on_epoch_end must return None or a dict of names to numbers, got {type(result).__name__}")
+    out = {}
+    for k, v in result.items():
+        v = plain(v)
+        if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"on_epoch_end must return a dict of names to numbers, got {k!r}: {v!r}")
+        out[k] = float(v)
+    return out
+
+
 _ADVICE = "Lower the learning rate, check the inputs for NaN/inf, or check the loss weights."
 
 
@@ -119,6 +146,9 @@ def _diverged(epoch: int, step: int, what: str) -> TrainingDiverged:
 
 def _check_loss(out: Output, first: float | None, epoch: int, step: int) -> float:
     """The batch loss as a float, after the guard's loss rules (see :func:`fit`)."""
+    if not isinstance(out, Output):
+        raise TypeError(f"the model's forward returned {type(out).__name__}; fit needs an Output "
+                        f"(companion.Output(loss=...)): wrap a loss tensor as Output(loss=loss)")
     loss = out.loss.item()
     if not math.isfinite(loss):
         parts = ", ".join(f"{k}={v.item():.4g}" for k, v in out.terms.items())
@@ -224,6 +254,7 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
             training stopped.
     """
     seed = check_seed(seed)
+    epochs, lr, batch_size, weight_decay = (plain(v) for v in (epochs, lr, batch_size, weight_decay))
     _check_model(model)
     tensors = _as_tensors(data, "data")
     x_val = None if val is None else _as_tensors(val, "val")
@@ -235,11 +266,25 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
         raise ValueError(f"weight_decay must be ≥ 0, got {weight_decay!r}")
+    _check_arity(model, tensors, "data")
+    if x_val is not None:
+        _check_arity(model, x_val, "val")
+    if on_epoch_end is not None:
+        try:
+            inspect.signature(on_epoch_end).bind(0, model)
+        except (TypeError, ValueError):
+            raise TypeError("on_epoch_end is called as on_epoch_end(epoch, model): give it those two "
+                            "arguments") from None
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("the model has no trainable parameters")
+    if checkpoint is not None:
+        check_writable(checkpoint, "checkpoint")
     device = get_device(device) if device is not None else model_device(model)
+    if device.type == "meta":
+        raise ValueError("fit cannot train on the 'meta' device: it holds shapes, not numbers "
+                         "(use it to check shapes; train on 'cpu', 'cuda' or 'auto')")
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters")
     optimizer = _adamw(params, lr, weight_decay, device)
     shuffle = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # randomness inside the model: corruption noise, sampling of z
@@ -250,45 +295,55 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float = 1e-3, batch_size: in
     bar = _progress(epochs, progress)
     n = len(tensors[0])
     ranges = [_checked_range(t) for t in tensors]
-    for epoch in range(epochs):
-        model.train()
-        sums: dict[str, float] = {}
-        order = torch.randperm(n, generator=shuffle)
-        for step, i in enumerate(range(0, n, batch_size)):
-            idx = order[i:i + batch_size]
-            batch = [_cut(t, idx, r, device) for t, r in zip(tensors, ranges)]
-            out = model(*batch)
-            loss = _check_loss(out, first, epoch, step)
-            first = loss if first is None else first
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            optimizer.step()
-            if step % PARAM_CHECK_EVERY == 0 or i + batch_size >= n:
-                _check_params(params, param_limit, epoch, step)
-            for k, v in out.logged().items():
-                value = loss if k == "loss" else v.item()
-                history.steps.setdefault(k, []).append(value)
-                sums[k] = sums.get(k, 0.0) + value * len(idx)
-        for k, v in sums.items():
-            history.train.setdefault(k, []).append(v / n)
-        if x_val is not None:
-            for k, v in evaluate(model, x_val).items():
-                history.val.setdefault(k, []).append(v)
-        if on_epoch_end is not None:
-            model.eval()
-            with torch.no_grad():
-                tracked = on_epoch_end(epoch, model) or {}
-            model.train()
-            for k, v in tracked.items():
-                history.tracked.setdefault(k, []).append(float(v))
-        if checkpoint is not None:
-            save_checkpoint(model, checkpoint, extra={"epoch": epoch + 1})
+    was_training = model.training
+    try:
+        with torch.enable_grad():                   # fit trains even when called under torch.no_grad()
+            for epoch in range(epochs):
+                model.train()
+                sums: dict[str, float] = {}
+                order = torch.randperm(n, generator=shuffle)
+                for step, i in enumerate(range(0, n, batch_size)):
+                    idx = order[i:i + batch_size]
+                    batch = [_cut(t, idx, r, device) for t, r in zip(tensors, ranges)]
+                    out = model(*batch)
+                    loss = _check_loss(out, first, epoch, step)
+                    first = loss if first is None else first
+                    optimizer.zero_grad(set_to_none=True)
+                    out.loss.backward()
+                    optimizer.step()
+                    if step % PARAM_CHECK_EVERY == 0 or i + batch_size >= n:
+                        _check_params(params, param_limit, epoch, step)
+                    for k, v in out.logged().items():
+                        value = loss if k == "loss" else v.item()
+                        history.steps.setdefault(k, []).append(value)
+                        sums[k] = sums.get(k, 0.0) + value * len(idx)
+                for k, v in sums.items():
+                    history.train.setdefault(k, []).append(v / n)
+                if x_val is not None:
+                    for k, v in evaluate(model, x_val).items():
+                        history.val.setdefault(k, []).append(v)
+                if on_epoch_end is not None:
+                    model.eval()
+                    with torch.no_grad():
+                        tracked = _tracked(on_epoch_end(epoch, model))
+                    model.train()
+                    for k, v in tracked.items():
+                        history.tracked.setdefault(k, []).append(v)
+                if checkpoint is not None:
+                    save_checkpoint(model, checkpoint, extra={"epoch": epoch + 1})
+                if bar is not None:
+                    shown = {k: f"{v[-1]:.4g}" for k, v in history.train.items()}
+                    if x_val is not None:
+                        shown["val_loss"] = f"{history.val['loss'][-1]:.4g}"
+                    bar.set_postfix(shown)
+                    bar.update(1)
+    except BaseException as e:                      # a callback raised, the guard stopped, or Ctrl-C
+        model.train(was_training)
+        history.seconds = time.perf_counter() - start
         if bar is not None:
-            shown = {k: f"{v[-1]:.4g}" for k, v in history.train.items()}
-            if x_val is not None:
-                shown["val_loss"] = f"{history.val['loss'][-1]:.4g}"
-            bar.set_postfix(shown)
-            bar.update(1)
+            bar.close()
+        e.history = history                         # the epochs that finished, for the caller
+        raise
     if bar is not None:
         bar.close()
     history.seconds = time.perf_counter() - start
@@ -412,6 +467,12 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Modu
         raise ValueError(f"{path} is not a valid checkpoint (corrupt or truncated file?): {e}") from e
     if meta.get("format") != "companion-checkpoint-1":
         raise ValueError(f"{path} is a safetensors file but not a companion checkpoint (no metadata)")
+    for key in ("config", "extra"):
+        if key in meta:
+            try:
+                meta[key] = json.dumps(json.loads(meta[key]))
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}: its {key} metadata is not JSON (a damaged or foreign checkpoint)") from None
     if model is None:
         from companion.models import REGISTRY
 
@@ -419,11 +480,29 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Modu
         if name not in REGISTRY or "config" not in meta:
             raise ValueError(f"{path}: cannot rebuild model class {name!r}; pass model=... to load into")
         cls, config_cls = REGISTRY[name]
-        model = cls(config_cls(**json.loads(meta["config"])))
+        saved = json.loads(meta["config"])
+        known = {f.name for f in dataclasses.fields(config_cls)}
+        if not isinstance(saved, dict) or set(saved) - known:
+            unknown = sorted(set(saved) - known) if isinstance(saved, dict) else saved
+            raise ValueError(f"{path}: its {name} config has fields this version does not know ({unknown}): "
+                             f"it was saved by another version of companion")
+        model = cls(config_cls(**saved))
+        saved_dtypes = {v.dtype for v in state.values() if v.is_floating_point()}
+        if len(saved_dtypes) == 1:                       # a float16 or float64 model comes back as it was saved
+            model = model.to(saved_dtypes.pop())
     else:
         _check_same_model(path, meta, model)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise ValueError(f"{path}: weights do not fit {type(model).__name__}: {e}") from e
+    _check_state_fits(path, state, model)                # every name, shape and dtype, before any copy
+    model.load_state_dict(state)
     return model
+
+
+def _check_state_fits(path: Path, state: dict[str, torch.Tensor], model: nn.Module) -> None:
+    """Refuse, naming each difference, unless ``state`` has exactly ``model``'s tensors with their
+    shapes and dtypes: so that a refused load leaves the model as it was."""
+    have = model.state_dict()
+    problems = [f"missing {k}" for k in have if k not in state] + [f"unexpected {k}" for k in state if k not in have]
+    problems += [f"{k}: saved {tuple(v.shape)} {v.dtype}, model {tuple(have[k].shape)} {have[k].dtype}"
+                 for k, v in state.items() if k in have and (v.shape != have[k].shape or v.dtype != have[k].dtype)]
+    if problems:
+        raise ValueError(f"{path}: weights do not fit {type(model).__name__}: " + "; ".join(problems))

@@ -8,6 +8,7 @@ AttributeError on a str) count as failures, and so do silent passes.
 """
 import importlib
 import inspect
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -29,7 +30,7 @@ MODULES = ["companion", "companion.runtime", "companion.losses", "companion.trai
 NO_INPUT = {"companion.data:on_disk", "companion.viz.widgets:default_mode", "companion.viz.quote:building_book",
             "companion.models.base:dataclass_like",
             "companion.viz.diagrams:vae_graphical_model", "companion.experiments.ch09_vq_vae2:procedure",
-            "companion.runtime:preserved_rngs"}     # a predicate: True or False for anything
+            "companion.runtime:preserved_rngs", "companion.runtime:plain"}     # a predicate: True or False for anything
 
 
 def public_functions() -> set[str]:
@@ -90,6 +91,9 @@ TABLE = {
     "companion.runtime:check_seed": [(lambda f: f(-1), ValueError, "non-negative int"),
                                      (lambda f: f(True), TypeError, "non-negative int"),
                                      (lambda f: f(1.0), TypeError, "non-negative int")],
+    "companion.runtime:check_writable": [(lambda f: f(3), TypeError, "str or a Path"),
+                                         (lambda f: f("/"), ValueError, "is a folder"),
+                                         (lambda f: f("/etc/passwd/x.json"), ValueError, "cannot be written")],
     "companion.runtime:drawing_from": [(lambda f: f(3).__enter__(), TypeError, "CPU torch.Generator")],
     # --- losses
     "companion.losses:finite_range": [(lambda f: f(torch.tensor([NAN]), "x"), ValueError, "NaN"),
@@ -322,6 +326,7 @@ TABLE = {
                                          (lambda f: f(lambda z: z, x_range=(1, 0)), ValueError, "low < high")],
     # --- exercises and experiments
     "companion.exercises.core:check": [(lambda f: f("ae.nope", lambda x: x), ValueError, "unknown exercise"),
+                                       (lambda f: f("ae.mse", lambda a, b: a, time_limit=0), ValueError, "time_limit"),
                                        (lambda f: f("ae.mse", 3), TypeError, "function")],
     "companion.exercises.core:register": [(lambda f: f(M("companion.exercises.core:REGISTRY")["ae.mse"]), ValueError,
                                            "registered twice"),
@@ -329,8 +334,10 @@ TABLE = {
     "companion.exercises.core:seeded": [(lambda f: f(-1), ValueError, "seed")],
     "companion.exercises.core:tensor_problem": [(lambda f: f(torch.zeros(2), "shape"), TypeError, "shape")],
     "companion.experiments.core:cached": [(lambda f: f(3), TypeError, "run function")],
-    "companion.experiments.core:experiment_run": [(lambda f: f(3), TypeError, "body\(b, r\)")],
-    "companion.experiments.core:check_claims": [(lambda f: f({}, {}, "nope"), ValueError, "unknown claim")],
+    "companion.experiments.core:experiment_run": [(lambda f: f(3), TypeError, r"body\(b, r\)")],
+    "companion.experiments.core:check_claims": [(lambda f: f({}, M("companion.experiments.core:Metrics")(), "nope"),
+                                                 ValueError, "unknown claim"),
+                                                (lambda f: f({}, {}), TypeError, "metrics_of")],
     "companion.experiments.core:claims": [(lambda f: f(*[M("companion.experiments.core:Claim")("a", "s", bool)] * 2),
                                            ValueError, "defined twice")],
     "companion.experiments.core:finish": [(lambda f: f("run"), TypeError, "Run")],
@@ -361,7 +368,159 @@ TABLE = {
                                         (lambda f: f(10, 1.5), ValueError, "batch_size")],
     "companion.experiments.core:write_json": [(lambda f: f({"a": 1}, "/"), ValueError, "a file path"),
                                               (lambda f: f("record", "/tmp/x.json"), TypeError, "dict")],
+    # --- issue 39: what a new user tried, outside the first table
+    "companion.models.base:check_codes": [(lambda f: f(AE(), np.zeros((1, 2)), 2), TypeError, "torch.Tensor")],
+    "companion.models.base:check_grid": [(lambda f: f(VQ(), torch.zeros(1, 3, 3, dtype=torch.long), (7, 7), 8),
+                                          ValueError, "grids of 7×7")],
+    "companion.models.base:plain_fields": [(lambda f: f(3), TypeError, "config dataclass")],
+    "companion.models.base:check_target_span": [(lambda f: f(AE(), X() * 255), ValueError, "divide 0…255")],
+    "companion.viz.plots:image_array": [(lambda f: f(np.array(["a"])), TypeError, "numbers"),
+                                        (lambda f: f(torch.full((1, 1, 2, 2), NAN)), ValueError, "NaN")],
 }
+
+#: issue 39: each case from the report that gave a raw error, passed silently or was refused
+#: wrongly, as (call, exception, words); the model-level ones call the class.
+ISSUE_39 = [
+    # an int where a tuple is meant: refused with the shape expected
+    (lambda: M("companion.models:Autoencoder")(image_shape=784), TypeError, "tuple of ints"),
+    (lambda: M("companion.models:PixelSNAIL")(8, 4), TypeError, "tuple of ints"),
+    (lambda: M("companion.models:PixelCNN")(8, channels=8, layers=2).sample(2, 3), TypeError, "grid_shape"),
+    (lambda: M("companion.viz.plots:plot_filters")(torch.zeros(4, 784), 28), TypeError, "image_shape"),
+    # NumPy arrays and wrong dtypes where tensors are expected
+    (lambda: AE().decode(np.zeros((1, 2), dtype=np.float32)), TypeError, "torch.Tensor"),
+    (lambda: VQ().decode(np.zeros((1, 7, 7), dtype=np.int64)), TypeError, "torch.Tensor"),
+    (lambda: M("companion.models:PixelCNN")(8, channels=8, layers=2)(np.zeros((1, 4, 4), dtype=np.int64)),
+     TypeError, "torch.Tensor"),
+    (lambda: M("companion.models:PCA")(2).fit(np.zeros((10, 4), dtype=np.float32)), TypeError, "torch.Tensor"),
+    (lambda: M("companion.metrics:reconstruction_error")(AE(), np.zeros((2, 1, 28, 28))), TypeError, "torch.Tensor"),
+    (lambda: M("companion.viz.plots:plot_filters")(np.zeros((4, 784)), (1, 28, 28)), TypeError, "weight tensor"),
+    (lambda: AE().decode(torch.zeros(1, 2, dtype=torch.float64)), TypeError, "float32"),
+    # counts that are not whole or not positive
+    (lambda: M("companion.models:PixelCNN")(8, channels=8, layers=2).sample(2.0, (3, 3)), ValueError, "n must"),
+    (lambda: M("companion.models:PixelCNN")(8, channels=8, layers=2).sample(0, (3, 3)), ValueError, "n must"),
+    (lambda: M("companion.metrics:importance_weighted_log_likelihood")(VAE(), X(), k=4, chunk=2.5), ValueError,
+     "chunk"),
+    (lambda: M("companion.viz.widgets:latent_map")(AE().decode, steps=2.5), ValueError, "steps"),
+    (lambda: M("companion.viz.widgets:latent_map")(AE().decode, scale=2.5), ValueError, "scale"),
+    (lambda: M("companion.viz.plots:image_grid")(X(), nrow=-1), ValueError, "nrow"),
+    # empty inputs
+    (lambda: M("companion.losses:mse")(torch.zeros(0, 3), torch.zeros(0, 3)), ValueError, "empty batch"),
+    (lambda: M("companion.viz.plots:image_grid")(torch.zeros(0, 1, 8, 8)), ValueError, "no images"),
+    # fit: data the model cannot take, a forward without an Output, callbacks of the wrong shape
+    (lambda: M("companion.train:fit")(VQ(), M("companion.data:Split")(X(), torch.arange(4)), epochs=1,
+                                      progress=False), TypeError, "Split"),
+    (lambda: M("companion.train:fit")(_TensorModel(), X(), epochs=1, progress=False), TypeError, "Output"),
+    (lambda: M("companion.train:fit")(AE(), X(), epochs=1, progress=False, on_epoch_end=lambda e: None), TypeError,
+     "two arguments"),
+    (lambda: M("companion.train:fit")(AE(), X(), epochs=1, progress=False, on_epoch_end=lambda e, m: 1.0),
+     TypeError, "dict of names"),
+    (lambda: M("companion.train:fit")(AE(), X(), epochs=1, progress=False, on_epoch_end=lambda e, m: {"a": "b"}),
+     TypeError, "dict of names"),
+    (lambda: M("companion.train:fit")(AE(), X(), epochs=1, progress=False, seed=-1), ValueError, "seed"),
+    # NaN that passed through
+    (lambda: AE().decode(torch.tensor([[NAN, 0.0]])), ValueError, "NaN"),
+    (lambda: M("companion.models:PCA")(2).fit(X(10)).encode(torch.full((1, 1, 28, 28), NAN)), ValueError, "NaN"),
+    (lambda: M("companion.losses:kl_normal_std_normal")(torch.tensor([[NAN]]), torch.zeros(1, 1)), ValueError, "NaN"),
+    (lambda: M("companion.losses:kl_decomposition")(torch.tensor([[NAN], [0.0]]), torch.zeros(2, 1),
+                                                     torch.zeros(2, 1), 10), ValueError, "NaN"),
+    (lambda: M("companion.metrics:reconstruction_error")(AE(), X(), target=torch.full((4, 1, 28, 28), NAN)),
+     ValueError, "NaN"),
+    (lambda: M("companion.viz.widgets:to_png")(torch.full((1, 4, 4), NAN)), ValueError, "NaN"),
+    (lambda: M("companion.metrics:linear_probe_r2")(torch.rand(10, 2), torch.rand(10), torch.rand(5, 2),
+                                                    torch.full((5,), NAN)), ValueError, "NaN"),
+    (lambda: M("companion.metrics:linear_probe_r2")(torch.rand(10, 2), torch.rand(10), torch.rand(5, 2),
+                                                    torch.ones(5)), ValueError, "constant"),
+    # images 0…255 into Gaussian-likelihood models; code grids of another size
+    (lambda: AE()(X() * 255), ValueError, "divide 0…255"),
+    (lambda: M("companion.models:VAE")(likelihood="gaussian", latent_size=2, hidden=(8,))(X() * 255), ValueError,
+     "divide 0…255"),
+    (lambda: M("companion.models:DenoisingAutoencoder")(code_size=2, hidden=(8,))(X() * 255), ValueError,
+     "divide 0…255"),
+    (lambda: M("companion.models:VQVAE")(num_codes=8, code_dim=4, channels=(4, 8), likelihood="gaussian")(X() * 255),
+     ValueError, "divide 0…255"),
+    (lambda: VQ().decode(torch.zeros(1, 3, 3, dtype=torch.long)), ValueError, "7×7"),
+    (lambda: VQ2().decode(torch.zeros(1, 2, 2, dtype=torch.long)), ValueError, "4×4"),
+    # drawing
+    (lambda: M("companion.viz.plots:scatter_codes")(torch.zeros(3, 2), torch.tensor([0, 1, 25])), ValueError,
+     "20 classes"),
+    (lambda: M("companion.viz.widgets:static_interact")(lambda a: torch.zeros(1, 4, 4), a="ab", mode="static"),
+     TypeError, "list of values"),
+    # claims and the CLI's device
+    (lambda: M("companion.experiments.core:check_claims")(M("companion.experiments:get")("vae").CLAIMS,
+                                                          M("companion.experiments.core:Metrics")()),
+     ValueError, "lack"),
+    (lambda: M("companion.experiments.core:run_device")("meta"), ValueError, "meta"),
+]
+
+
+class _TensorModel(torch.nn.Module):
+    """A custom model whose forward returns a bare loss tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return (self.w * x).mean()
+
+
+@pytest.mark.parametrize("i", range(len(ISSUE_39)))
+def test_issue_39_cases_get_a_clear_error(i, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    call, error, words = ISSUE_39[i]
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_issue_39_legitimate_calls_work(tmp_path):
+    """Python, NumPy and 0-d tensor scalars alike; an int for a one-layer size; case-insensitive
+    device names; bfloat16 and uint8 images; NumPy labels; fit under no_grad; NaN in a record."""
+    from companion import get_device
+    from companion.data import load
+    from companion.data.corrupt import masking_noise
+    from companion.data.sequences import moving_digits
+    from companion.experiments.core import format_table, metrics_of, write_json
+    from companion.losses import reconstruction
+    from companion.metrics import active_units
+    from companion.models import PCA, TDVAE, Autoencoder, VAE as VAE_
+    from companion.train import fit
+    from companion.viz.plots import image_grid, scatter_codes
+    from companion.viz.widgets import to_png
+
+    assert Autoencoder(code_size=np.int64(4)).config.code_size == 4
+    assert type(Autoencoder(code_size=np.int64(4)).config.code_size) is int
+    assert Autoencoder(code_size=2, hidden=256).config.hidden == (256,)
+    assert TDVAE(frame_shape=784, belief_size=8, z_size=2, hidden=8).config.frame_shape == (784,)
+    assert PCA(np.int64(2)).config.code_size == 2 and VAE_(beta=np.float32(4)).config.beta == 4.0
+    assert PCA(torch.tensor(2)).config.code_size == 2
+    fit(AE(), X(), epochs=np.int64(1), batch_size=np.int64(2), lr=np.float32(1e-3), progress=False)
+    with torch.no_grad():
+        assert fit(AE(), X(), epochs=1, progress=False).epochs == 1
+    assert masking_noise(X(), torch.tensor(0.3)).shape == X().shape
+    assert len(load("digits", "train", seed=np.int64(1)).x) > 0
+    assert active_units(VAE(), X(), threshold=np.float32(0.1)) >= 0
+    assert reconstruction(X(), X(), "gaussian", std=np.float32(0.1)).shape == (4,)
+    assert get_device("CPU") == torch.device("cpu") and get_device(" Cpu ") == torch.device("cpu")
+    from companion.metrics import corruption_curve
+    from companion.models import DenoisingAutoencoder
+    dae = DenoisingAutoencoder(code_size=2, hidden=(8,), noise="gaussian", noise_level=1.5)
+    fit(dae, X(), epochs=1, progress=False)                       # strongly corrupted inputs train
+    assert len(corruption_curve({"dae": dae}, X(), [0.0, 1.5], kind="gaussian")["dae"]) == 2
+    image_grid(X().bfloat16())
+    image_grid((X() * 255).to(torch.uint8))
+    assert to_png(X()[0].bfloat16())[:4] == b"\x89PNG"
+    scatter_codes(torch.zeros(3, 2), torch.tensor([0, 12, 19]))
+    seqs = moving_digits(X(), labels=np.arange(4), length=3, n=2, seed=0)
+    assert seqs.labels.dtype == torch.int64
+    record = {"experiment": "x", "budget": "quick", "seconds": 1.0, "reference": {},
+              "metrics": {"a": float("nan"), "b": 1.0},
+              "values": [{"metric": "a", "dims": {}, "value": float("nan")}, {"metric": "b", "dims": {}, "value": 1.0}]}
+    path = write_json(record, tmp_path / "r.json")
+    import json
+    loaded = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in the JSON"))
+    assert loaded["metrics"]["a"] is None and math.isnan(metrics_of(loaded)["a"])
+    assert "—" in format_table(loaded)
+
 
 
 def test_every_public_function_has_rows():

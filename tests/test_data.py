@@ -162,3 +162,34 @@ def test_pad_to_centres_images():
         pad_to(x, 27)
     with pytest.raises(ValueError, match="N, C, H, W"):
         pad_to(x[0], 32)
+
+
+@pytest.mark.parametrize("name", ["mnist-5k", "digits"])
+def test_loaded_data_belong_to_the_caller(name):
+    """Editing what load returns, in place, changes no later load of any split."""
+    from companion.data import load
+    first = {split: load(name, split) for split in ("train", "test", "all")}
+    for split, (x, y) in first.items():
+        x.mul_(255)
+        y.add_(100)
+    for split, (x, y) in first.items():
+        again = load(name, split)
+        assert again.x.max() <= 1 and again.y.max() < 10, split
+
+
+@pytest.mark.parametrize("images, labels, words", [
+    (np.zeros((3, 32, 32), np.uint8), np.zeros(3, np.uint8), "28, 28"),
+    (np.zeros((3, 28, 28), np.int8), np.zeros(3, np.uint8), "uint8 images"),
+    (np.zeros((3, 28, 28), np.float64), np.zeros(3, np.uint8), "uint8 images"),
+    (np.full((3, 28, 28), np.nan), np.zeros(3, np.uint8), "uint8 images"),
+    (np.zeros((3, 28, 28), np.uint8), np.array([0, 200, 1], np.uint8), "0 … 9"),
+    (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), "no examples"),
+])
+def test_idx_files_must_be_the_data_set_they_are_named(images, labels, words, tmp_path):
+    d = tmp_path / "mnist"
+    d.mkdir()
+    write_idx(d / "train-images-idx3-ubyte.gz", images)
+    write_idx(d / "train-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(ValueError, match=words) as e:
+        load("mnist", "train", root=d)
+    assert "train-images-idx3-ubyte.gz" in str(e.value)

@@ -344,3 +344,70 @@ def test_unknown_exercise_and_non_callable():
         check("nope", lambda: None)
     with pytest.raises(TypeError):
         check("ae.mse", 3)
+
+
+def test_an_answer_that_changes_its_inputs_fails_and_says_so():
+    """Right values computed by editing an input in place: the bug that makes a clean target
+    noisy. Each is caught and named."""
+    from companion.exercises import check
+
+    def mse_in_place(x_hat, x):
+        return x_hat.sub_(x).pow_(2).flatten(1).sum(1).mean()
+
+    def masking_in_place(x, p):
+        d = x[0].numel()
+        k = round(p * d)
+        drop = torch.rand(x.shape[0], d).argsort(dim=1)[:, :k]
+        flat = x.view(len(x), -1)
+        flat.scatter_(1, drop, 0.0)
+        return x
+
+    def topk_through_data(z, k):
+        mask = torch.zeros_like(z).scatter_(1, z.topk(k, dim=1).indices, 1.0)
+        z.data.mul_(mask)
+        return z * 1.0
+
+    for exercise, answer, name in (("ae.mse", mse_in_place, "x_hat"), ("dae.masking_noise", masking_in_place, "x"),
+                                   ("ks.topk", topk_through_data, "z")):
+        result = check(exercise, answer, verbose=False)
+        assert not result and f"changed {name} in place" in result.message, (exercise, result.message)
+
+
+def test_an_endless_answer_is_stopped():
+    import time
+
+    from companion.exercises import check
+
+    def forever(x_hat, x):
+        while True:
+            time.sleep(0.01)
+
+    start = time.perf_counter()
+    result = check("ae.mse", forever, verbose=False, time_limit=0.3)
+    assert not result and "more than 0.3 s" in result.message and time.perf_counter() - start < 5
+
+
+def test_the_time_limit_survives_a_broad_except_and_keeps_an_outer_timer():
+    import signal
+    import time
+
+    from companion.exercises import check
+
+    def stubborn(x_hat, x):
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:                   # a reader's catch-all cannot swallow the limit
+                pass
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+    signal.setitimer(signal.ITIMER_REAL, 5.0)
+    try:
+        result = check("ae.mse", stubborn, verbose=False, time_limit=0.2)
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not result and "more than 0.2 s" in result.message
+    assert 3.0 < left < 5.0 and not fired            # the outer timer runs on, its handler back

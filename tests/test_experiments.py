@@ -8,6 +8,7 @@ import ast
 import dataclasses
 import json
 import math
+import os
 import re
 import random
 import subprocess
@@ -84,16 +85,25 @@ def test_bad_names_budgets_and_seeds():
         m.run("smoke", seed=-1)
 
 
+def _metrics(**flat) -> Metrics:
+    m = Metrics()
+    for k, v in flat.items():
+        m.record(k, v)
+    return m
+
+
 def test_claims_name_what_fails():
     table = {"up": Claim("up", "a rises", lambda m: m["a"] > 0), "down": Claim("down", "b falls", lambda m: m["b"] < 0)}
-    check_claims(table, {"a": 1, "b": -1})
+    check_claims(table, _metrics(a=1, b=-1))
     with pytest.raises(ClaimFailed, match="down: b falls"):
-        check_claims(table, {"a": 1, "b": 1})
+        check_claims(table, _metrics(a=1, b=1))
     with pytest.raises(ClaimFailed, match="up") as e:
-        check_claims(table, {"a": -1, "b": 1}, "up")
+        check_claims(table, _metrics(a=-1, b=1), "up")
     assert "down" not in str(e.value)
     with pytest.raises(ValueError, match="unknown claim"):
-        check_claims(table, {"a": 1}, "sideways")
+        check_claims(table, _metrics(a=1), "sideways")
+    with pytest.raises(TypeError, match="metrics_of"):
+        check_claims(table, {"a": 1, "b": -1})          # a record's flat dict: read it with metrics_of
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -108,7 +118,7 @@ def test_smoke_run_plumbing(name, tmp_path, monkeypatch, capsys):
     record = experiments.reproduce(name, "smoke", json_path=tmp_path / "out.json")
     after_training = _draws()
     printed = capsys.readouterr().out
-    (saved,) = (tmp_path / "runs").glob(f"{name}-*.pt")
+    (saved,) = (tmp_path / "runs").glob(f"{name}-*.safetensors")
     again = m.run("smoke")
     assert _draws() == after_training and capsys.readouterr().out == printed
     assert again.metrics == record["metrics"] and set(again.models) == set(m.run("smoke").models)
@@ -118,6 +128,8 @@ def test_smoke_run_plumbing(name, tmp_path, monkeypatch, capsys):
     assert record["budget"] == "smoke" and record["device"] == "cpu"
     assert record["metrics"] and all(math.isfinite(v) for v in record["metrics"].values()), record["metrics"]
     assert metrics_of(record) == again.metrics and metrics_of(record).records() == again.metrics.records()
+    golden = json.loads((ROOT / "tests" / "data" / "smoke_metric_names.json").read_text())
+    assert list(record["metrics"]) == golden[name]       # the flat names and their order, as before issue 38
     for claim in m.CLAIMS.values():
         assert claim.holds(again.metrics) in (True, False)
 
@@ -302,6 +314,21 @@ def test_metrics_are_read_back_by_metric_and_dimensions():
     assert len(m) == 6 and "factors" in m and not hasattr(m, "__setitem__")
 
 
+def test_a_refused_run_train_changes_nothing():
+    """A bad fit argument is refused with the generators and the run as they were."""
+    import random as _random
+    from companion.experiments.core import start
+    from companion.models import Autoencoder
+    _, r = start(experiments.get("autoencoder"), "smoke", 0, None)
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(123), np.random.seed(123), _random.seed(123)
+    before = torch.get_rng_state(), np.random.get_state()[1].copy(), _random.getstate()
+    with pytest.raises(ValueError, match="epochs"):
+        r.train("a", lambda: Autoencoder(code_size=2, hidden=(8,)), x, epochs=0)
+    assert torch.equal(torch.get_rng_state(), before[0]) and (np.random.get_state()[1] == before[1]).all()
+    assert _random.getstate() == before[2] and not r.models and not r.histories
+
+
 def test_run_train_is_the_one_training_step():
     """Run.train seeds, builds from the seed, fits on the run's device and keeps the model in
     eval mode with its history; it refuses what it decides itself, and a name given twice."""
@@ -341,3 +368,76 @@ def test_no_experiment_parses_a_metric_name():
     for path in sorted((ROOT / "companion" / "experiments").glob("ch*.py")):
         hits = [line for line in path.read_text().splitlines() if pattern.search(line)]
         assert not hits, f"{path.name} parses strings: {hits}"
+
+
+class _Planted:
+    """What a crafted pickle could do on load: make a folder (here, only if pickle runs)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_a_planted_or_broken_cache_file_runs_nothing_and_is_retrained(tmp_path, monkeypatch):
+    """The run cache holds no pickle: a planted pickle under a run's name executes nothing, a
+    truncated file is reported by path; both are trained again and replaced."""
+    m = experiments.get("autoencoder")
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    monkeypatch.setenv(RUN_CACHE, str(folder))
+    path = folder / f"{m.NAME}-{run_key(m, m.BUDGETS['smoke'], 0)}.safetensors"
+    marker = tmp_path / "pwned"
+    torch.save({"run": _Planted(marker)}, path)
+    with pytest.warns(UserWarning, match=str(path)):
+        first = m.run("smoke")
+    assert not marker.exists()
+    again = m.run("smoke")                                   # the replaced file loads
+    assert again.metrics == first.metrics
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.warns(UserWarning, match="could not be read"):
+        third = m.run("smoke")
+    assert third.metrics == first.metrics
+
+
+@pytest.mark.parametrize("name", ["vae", "vq-vae-2", "td-vae", "beta-vae"])
+def test_a_saved_run_comes_back_whole(name, tmp_path):
+    """Models (config and weights), histories, metrics and every result (tensors, arrays, dicts
+    with number keys, tuples, Sequences, Codes, a fitted probe) round-trip exactly."""
+    from companion.experiments.cache import load_run, save_run
+    m = experiments.get(name)
+    run = m.run("smoke")
+    rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    back, printed, rng_back = load_run(save_run(tmp_path / "r.safetensors", run, "hello", rng), run.budget)
+    assert printed == "hello" and torch.equal(rng_back["torch"], rng["torch"]) and rng_back["python"] == rng["python"]
+    assert (rng_back["numpy"][1] == rng["numpy"][1]).all() and rng_back["numpy"][2:] == rng["numpy"][2:]
+    assert back.metrics.records() == run.metrics.records() and back.seconds == run.seconds
+    for k, model in run.models.items():
+        again = back.models[k]
+        assert type(again) is type(model) and again.config == model.config and not again.training
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert {k: vars(h) for k, h in back.histories.items()} == {k: vars(h) for k, h in run.histories.items()}
+    _same_tree(back.results, run.results)
+
+
+def _same_tree(a, b):
+    from companion.metrics.probes import Probe
+    assert type(a) is type(b), (type(a), type(b))
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    elif isinstance(a, dict):
+        assert list(a) == list(b)
+        for k in a:
+            _same_tree(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same_tree(x, y)
+    elif isinstance(a, Probe):
+        x = np.random.default_rng(0).random((5, a.dims)).astype(np.float32)
+        assert (a(x) == b(x)).all() and np.array_equal(a.proba(x), b.proba(x))
+    else:
+        assert a == b or (a != a and b != b)

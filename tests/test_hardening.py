@@ -232,3 +232,109 @@ def test_the_masking_checker_is_exact():
     assert check("dae.masking_noise", masking_noise, verbose=False).passed
     assert not check("dae.masking_noise", one_more, verbose=False).passed
     assert not check("dae.masking_noise", one_fewer, verbose=False).passed
+
+
+def test_a_refused_checkpoint_load_changes_nothing(tmp_path):
+    """A checkpoint that does not fit (a layer resized after building) is refused before any
+    weight is copied; a float16 checkpoint is rebuilt in float16."""
+    companion.seed_everything(0)
+    path = save_checkpoint(Autoencoder(code_size=2, hidden=(8,)), tmp_path / "a.safetensors")
+    other = Autoencoder(code_size=2, hidden=(8,))
+    other.decoder[-1] = torch.nn.Linear(8, 10)                   # not what was saved
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    with pytest.raises(ValueError, match="do not fit"):
+        load_checkpoint(path, other)
+    assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())
+    half = save_checkpoint(Autoencoder(code_size=2, hidden=(8,)).half(), tmp_path / "h.safetensors")
+    assert next(load_checkpoint(half).parameters()).dtype == torch.float16
+    with pytest.raises(ValueError, match="float16"):
+        load_checkpoint(half, Autoencoder(code_size=2, hidden=(8,)))
+
+
+def _state(model) -> dict:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("stop", [RuntimeError("the callback failed"), KeyboardInterrupt()])
+def test_fit_interrupted_keeps_the_mode_and_the_finished_epochs(stop):
+    """A callback that raises, or Ctrl-C, after epoch 2: the model is back in the mode it had,
+    and the exception carries the History of the two finished epochs."""
+    model = Autoencoder(code_size=2, hidden=(8,)).eval()
+
+    def callback(epoch, m):
+        if epoch == 1:
+            raise stop
+        return {"epoch": epoch}
+
+    with pytest.raises(type(stop)) as info:
+        fit(model, _images(), epochs=5, batch_size=8, progress=False, on_epoch_end=callback)
+    assert not model.training
+    history = info.value.history
+    assert history.epochs == 2 and history.tracked["epoch"] == [0.0] and history.seconds > 0
+
+
+def test_fit_refuses_before_it_changes_anything(tmp_path):
+    """A device it cannot train on, a checkpoint path that is a folder, a bad seed: refused
+    before the model moves or trains."""
+    model = Autoencoder(code_size=2, hidden=(8,))
+    before = _state(model)
+    for kwargs, error, words in (({"device": "meta"}, ValueError, "meta"),
+                                 ({"checkpoint": tmp_path}, ValueError, "folder"),
+                                 ({"seed": -1}, ValueError, "seed")):
+        with pytest.raises(error, match=words):
+            fit(model, _images(), epochs=1, progress=False, **kwargs)
+        assert _same(before, _state(model)) and next(model.parameters()).device.type == "cpu"
+
+
+def test_fit_trains_under_no_grad():
+    model = Autoencoder(code_size=2, hidden=(8,))
+    with torch.no_grad():
+        history = fit(model, _images(), epochs=1, batch_size=8, progress=False)
+    assert history.epochs == 1
+
+
+def test_pca_fit_refuses_nan_and_stays_unfitted():
+    from companion.models import PCA
+    x = _images()
+    x[0, 0, 0, 0] = float("nan")
+    pca = PCA(2)
+    with pytest.raises(ValueError, match="NaN"):
+        pca.fit(x)
+    assert pca.config.image_shape is None
+    with pytest.raises(RuntimeError, match="not fitted"):
+        pca.encode(_images())
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        pca.fit(_images().numpy())
+
+
+def test_checkpoints_from_another_version_or_damaged_are_refused_clearly(tmp_path):
+    from safetensors.torch import save_file
+    model = Autoencoder(code_size=2, hidden=(8,))
+    path = save_checkpoint(model, tmp_path / "a.safetensors")
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    import json
+    meta = {"class": "Autoencoder", "format": "companion-checkpoint-1",
+            "config": json.dumps({**json.loads(_meta(path)["config"]), "new_field": 1})}
+    save_file(tensors, str(tmp_path / "newer.safetensors"), metadata=meta)
+    with pytest.raises(ValueError, match="another version"):
+        load_checkpoint(tmp_path / "newer.safetensors")
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={**meta, "config": "{not json"})
+    with pytest.raises(ValueError, match="not JSON"):
+        load_checkpoint(tmp_path / "bad.safetensors")
+
+
+def _meta(path):
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata()
+
+
+def test_reproduce_checks_its_json_path_before_training(tmp_path, monkeypatch):
+    from companion import experiments
+    monkeypatch.setattr(experiments.get("autoencoder"), "run", lambda *a, **k: pytest.fail("it trained"))
+    with pytest.raises(ValueError, match="is a folder"):
+        experiments.reproduce("autoencoder", "smoke", json_path=tmp_path)

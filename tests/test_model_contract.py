@@ -191,3 +191,62 @@ def test_priors_score_and_sample_code_grids(name):
         assert torch.allclose(-log_p.mean(), prior(grids).loss, rtol=1e-5)
         sample = prior.sample(2, tuple(grids.shape[1:]), generator=torch.Generator().manual_seed(0))
     assert sample.shape == (2, *grids.shape[1:]) and sample.dtype == torch.long
+
+
+def _state(model) -> dict:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_reading_a_model_changes_nothing(name, mode):
+    """encode, decode, code, decode_mean, reconstruct, the metrics that read a model, and the
+    priors' log_prob and sample leave every parameter and buffer bit-identical, in train and in
+    eval mode (a VQ-VAE's codebook moves in its training step only)."""
+    from companion.metrics import encode_all, reconstruction_error
+
+    factory, data = SMALL[name]
+    companion.seed_everything(0)
+    model, x = factory(), data()
+    model.train(mode == "train")
+    before = _state(model)
+    if isinstance(model, EncoderDecoder):
+        z = model.encode(x)
+        model.decode(z)
+        model.decode_mean(model.code(x))
+        model.reconstruct(x)
+        reconstruction_error(model, x)
+        if isinstance(model.code(x), torch.Tensor):
+            encode_all(model, x)
+    else:
+        model.log_prob(x)
+        model.sample(2, tuple(x.shape[1:]), generator=torch.Generator().manual_seed(0))
+    after = _state(model)
+    assert model.training == (mode == "train")
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before), \
+        [k for k in before if not torch.equal(before[k], after[k])]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_no_model_changes_its_inputs_and_a_refused_call_changes_nothing(name):
+    """forward (train and eval), encode and reconstruct leave their inputs as they were; a
+    refused forward (NaN in the batch, in training mode) leaves every parameter and buffer."""
+    factory, data = SMALL[name]
+    companion.seed_everything(0)
+    model, x = factory(), data()
+    kept = x.clone()
+    for mode in (True, False):
+        model.train(mode)
+        model(x)
+        if isinstance(model, EncoderDecoder):
+            model.encode(x)
+            model.reconstruct(x)
+        assert torch.equal(x, kept), f"{name} changed its input (training={mode})"
+    model.train()
+    before = _state(model)
+    bad = x.clone().float()
+    bad.view(-1)[0] = float("nan")
+    with pytest.raises((ValueError, TypeError)):
+        model(bad if x.is_floating_point() else bad.long().fill_(-1))
+    after = _state(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -83,7 +83,7 @@ def test_decode_rejects_bad_codes():
     m = _model().eval()
     with pytest.raises(ValueError, match="top codes must lie"):
         m.decode(torch.full((1, 4, 4), 8))
-    with pytest.raises(ValueError, match="twice the size"):
+    with pytest.raises(ValueError, match="bottom codes must be grids of 8×8"):
         m.decode(torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4, dtype=torch.long))
 
 

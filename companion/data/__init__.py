@@ -124,7 +124,9 @@ def load(name: str, split: str = "train", *, seed: int = 0, root: str | Path | N
         raise ValueError(f"data set {name!r} has splits {splits}, got split={split!r}")
     if name in ("mnist-5k", "digits"):
         x, y = _mnist5k_arrays() if name == "mnist-5k" else _digits_arrays()
-        if split != "all":
+        if split == "all":
+            x, y = x.copy(), y.copy()                         # the cache stays the cache: the caller owns these
+        else:                                                 # (fancy indexing copies already)
             idx = _stratified_split(y, test_fraction=0.2, seed=seed)[split]
             x, y = x[idx], y[idx]
     else:
@@ -192,7 +194,7 @@ def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
     with files("companion.data").joinpath(MNIST5K_FILE).open("rb") as f, np.load(f) as arrays:
         images, labels = arrays["images"], arrays["labels"]
-    return (images[:, None] / 255.0).astype(np.float32), labels.astype(np.int64)
+    return _read_only((images[:, None] / 255.0).astype(np.float32), labels.astype(np.int64))
 
 
 @lru_cache(maxsize=1)
@@ -200,7 +202,15 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    return (d.images[:, None] / 16.0).astype(np.float32), d.target.astype(np.int64)
+    return _read_only((d.images[:, None] / 16.0).astype(np.float32), d.target.astype(np.int64))
+
+
+def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The process-wide cached arrays, frozen: :func:`load` hands out copies, and an edit of
+    the cache itself would raise instead of changing every later load."""
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
 
 
 def on_disk() -> dict[str, list[str]]:
@@ -244,11 +254,24 @@ def _idx_arrays(name: str, split: str, root, download: bool) -> tuple[np.ndarray
             path = _download(name, filename, dirs[0])
         paths.append(path)
     images, labels = read_idx(paths[0]), read_idx(paths[1])
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"{name}: images {images.shape} and labels {labels.shape} do not match "
-                         "(expected (N, H, W) and (N,))")
+    _check_idx(name, paths, images, labels)
     x = (images[:, None].astype(np.float32) / 255.0)
     return x, labels.astype(np.int64)
+
+
+def _check_idx(name: str, paths: list[Path], images: np.ndarray, labels: np.ndarray) -> None:
+    """Refuse IDX files that are not the data set they are named after: (N, 28, 28) uint8 images
+    with N ≥ 1 and as many uint8 labels in 0 … 9."""
+    where = f"{name} ({paths[0]}, {paths[1]})"
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise ValueError(f"{where}: expected (N, 28, 28) uint8 images, got {images.shape} {images.dtype}")
+    if labels.ndim != 1 or len(labels) != len(images) or labels.dtype != np.uint8:
+        raise ValueError(f"{where}: images and labels do not match: expected {len(images)} uint8 labels, "
+                         f"got {labels.shape} {labels.dtype}")
+    if len(images) == 0:
+        raise ValueError(f"{where}: the files hold no examples")
+    if labels.max() > 9:
+        raise ValueError(f"{where}: labels must lie in 0 … 9, found {int(labels.max())}")
 
 
 def _download(name: str, filename: str, directory: Path) -> Path:

@@ -15,6 +15,8 @@ import math
 
 import torch
 
+from companion.runtime import plain
+
 KINDS = ("masking", "gaussian", "salt_and_pepper")
 
 
@@ -27,9 +29,11 @@ def _check_x(x: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name}: expected a batch (B, ...), got shape {tuple(x.shape)}")
 
 
-def _check_proportion(p: float, name: str) -> None:
+def _check_proportion(p: float, name: str) -> float:
+    p = plain(p)
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
         raise ValueError(f"{name}: the proportion must be a number in [0, 1], got {p!r}")
+    return p
 
 
 def _chosen_dims(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
@@ -46,13 +50,14 @@ def _chosen_dims(x: torch.Tensor, p: float, generator: torch.Generator | None) -
 def masking_noise(x: torch.Tensor, p: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """Force a proportion ``p`` ∈ [0, 1] of each example's dimensions to 0, chosen at random."""
     _check_x(x, "masking_noise")
-    _check_proportion(p, "masking_noise")
+    p = _check_proportion(p, "masking_noise")
     return x.masked_fill(_chosen_dims(x, p, generator), 0.0)
 
 
 def gaussian_noise(x: torch.Tensor, sigma: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """Add isotropic Gaussian noise of standard deviation ``sigma`` ≥ 0."""
     _check_x(x, "gaussian_noise")
+    sigma = plain(sigma)
     if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not (sigma >= 0 and math.isfinite(sigma)):
         raise ValueError(f"gaussian_noise: sigma must be a finite number ≥ 0, got {sigma!r}")
     eps = torch.randn(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)
@@ -62,7 +67,7 @@ def gaussian_noise(x: torch.Tensor, sigma: float, *, generator: torch.Generator 
 def salt_and_pepper(x: torch.Tensor, p: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """Set a proportion ``p`` ∈ [0, 1] of each example's dimensions to 0 or 1 (a fair coin each)."""
     _check_x(x, "salt_and_pepper")
-    _check_proportion(p, "salt_and_pepper")
+    p = _check_proportion(p, "salt_and_pepper")
     chosen = _chosen_dims(x, p, generator)
     coin = (torch.rand(x.shape, generator=generator, device="cpu") < 0.5).to(x.device, x.dtype)
     return torch.where(chosen, coin, x)

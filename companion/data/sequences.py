@@ -48,6 +48,8 @@ def moving_digits(images: torch.Tensor, labels: torch.Tensor | None = None, *, l
     m, _, _, w = images.shape
     n = m if n is None else n
     _check_int("n", n, 1)
+    if labels is not None and not isinstance(labels, torch.Tensor):
+        labels = torch.as_tensor(labels)                     # a NumPy array or a list of labels
     if labels is not None and len(labels) != m:
         raise ValueError(f"labels must have one entry per image ({m}), got {len(labels)}")
     g = torch.Generator().manual_seed(seed)

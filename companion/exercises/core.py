@@ -132,25 +132,53 @@ def _mismatch(got, expected, ex: Exercise) -> str | None:
     return None if got == expected else f"expected {expected!r}, got {got!r}"
 
 
-def check(exercise_id: str, fn: Callable, *, verbose: bool = True) -> CheckResult:
+#: Seconds a reader's function may take on one case before :func:`check` stops it.
+TIME_LIMIT = 10.0
+
+
+class CaseTimedOut(BaseException):
+    """A reader's function ran past :data:`TIME_LIMIT` on one case (a BaseException, so that
+    the reader's own ``except Exception`` cannot swallow it)."""
+
+
+def check(exercise_id: str, fn: Callable, *, verbose: bool = True, time_limit: float = TIME_LIMIT) -> CheckResult:
     """Run the hidden cases of ``exercise_id`` against ``fn`` and report.
 
-    Prints (when ``verbose``) and returns a :class:`CheckResult`, which is truthy on a pass.
+    Each case gives ``fn`` its own copies of the inputs, and an answer that changes an input in
+    place fails, naming it (the bug that makes a clean target noisy). A case that runs past
+    ``time_limit`` seconds is stopped, where the platform allows it (the main thread on Linux
+    and macOS). Prints (when ``verbose``) and returns a :class:`CheckResult`, which is truthy on
+    a pass.
     """
     if exercise_id not in REGISTRY:
         raise ValueError(f"unknown exercise {exercise_id!r}; known: {', '.join(sorted(REGISTRY))}")
     if not callable(fn):
         raise TypeError(f"check expects a function, got {type(fn).__name__}")
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not time_limit > 0:
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
     ex = REGISTRY[exercise_id]
+    names = _parameter_names(ex.reference)
     cases = ex.cases()
     problem = None
-    for i, args in enumerate(cases, start=1):
-        expected = ex.reference(*args)
+    for i, case in enumerate(cases, start=1):
+        expected = ex.reference(*_copies(case))
+        args = _copies(case)                           # the reader's own inputs, and a record of them
+        pristine = _copies(case)
         shown = ", ".join(_describe(a) for a in args)
         try:
-            got = fn(*args)
+            with _time_limit(time_limit):
+                got = fn(*args)
+        except CaseTimedOut:
+            problem = f"case {i} ({shown}): your function ran for more than {time_limit:g} s (an endless loop?)"
+            break
         except Exception as e:  # the reader's code failed: say how, on which input
             problem = f"case {i} ({shown}): your function raised {type(e).__name__}: {e}"
+            break
+        changed = [names[j] if j < len(names) else f"argument {j + 1}"
+                   for j, (a, b) in enumerate(zip(args, pristine)) if _changed(a, b)]
+        if changed:
+            problem = (f"case {i} ({shown}): your function changed {', '.join(changed)} in place; "
+                       f"compute a new tensor instead (x * mask, not x.mul_(mask) or x.data[...] = …)")
             break
         if (isinstance(got, torch.Tensor) and isinstance(expected, torch.Tensor) and got.is_floating_point()
                 and expected.is_floating_point() and got.dtype != expected.dtype):
@@ -170,3 +198,73 @@ def check(exercise_id: str, fn: Callable, *, verbose: bool = True) -> CheckResul
     if verbose:
         print(result.message)
     return result
+
+
+def _copies(case: tuple) -> tuple:
+    """A case's arguments with every tensor copied (a leaf again, requiring grad as before)."""
+    def copy(a):
+        if isinstance(a, torch.Tensor):
+            return a.detach().clone().requires_grad_(a.requires_grad)
+        if isinstance(a, (list, tuple)) and not hasattr(a, "_fields"):
+            return type(a)(copy(x) for x in a)
+        return a
+    return tuple(copy(a) for a in case)
+
+
+def _changed(a, b) -> bool:
+    """Whether the reader's argument ``a`` no longer equals its untouched copy ``b``."""
+    if isinstance(a, torch.Tensor):
+        return a.shape != b.shape or not torch.equal(a.detach(), b.detach()) and not (
+            a.is_floating_point() and torch.equal(a.detach().isnan(), b.detach().isnan())
+            and torch.equal(a.detach().nan_to_num(), b.detach().nan_to_num()))
+    if isinstance(a, (list, tuple)) and not hasattr(a, "_fields"):
+        return len(a) != len(b) or any(_changed(x, y) for x, y in zip(a, b))
+    return False
+
+
+def _parameter_names(f: Callable) -> list[str]:
+    import inspect
+
+    try:
+        return [p.name for p in inspect.signature(f).parameters.values()]
+    except (TypeError, ValueError):
+        return []
+
+
+class _time_limit:
+    """Raise :class:`CaseTimedOut` in the block after ``seconds``, where SIGALRM exists and this
+    is the main thread; elsewhere the block runs without a limit."""
+
+    def __init__(self, seconds: float) -> None:
+        import signal
+        import threading
+
+        self.seconds = seconds
+        self.active = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+    def __enter__(self):
+        if self.active:
+            import signal
+            import time
+
+            def stop(signum, frame):
+                raise CaseTimedOut()
+
+            self.previous = signal.signal(signal.SIGALRM, stop)
+            self.outer = signal.setitimer(signal.ITIMER_REAL, self.seconds, self.seconds)   # (left, interval)
+            self.started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            import signal
+            import time
+
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            finally:
+                signal.signal(signal.SIGALRM, self.previous if self.previous is not None else signal.SIG_DFL)
+                left, interval = self.outer
+                if left > 0:                          # an outer timer (pytest-timeout, say) keeps running
+                    signal.setitimer(signal.ITIMER_REAL, max(left - (time.monotonic() - self.started), 1e-3),
+                                     interval)

@@ -17,6 +17,7 @@ from companion import losses
 from companion.experiments.core import Claim, Digits, Run, claims, experiment_run, listed, name_of, references
 from companion.metrics import encode_all, linear_probe_accuracy, perturbation_gain, reconstruction_error
 from companion.models import SparseAutoencoder, SparseAutoencoderConfig
+from companion.models.base import model_device
 
 NAME = "sparse"
 CHAPTER = "chapters/03_sparse_autoencoder"
@@ -74,7 +75,7 @@ def run(b: Budget, r: Run) -> None:
     for beta in b.betas:
         model = _train(b, r, name_of(beta=beta), x_train, b.code_size, beta, b.epochs)
         with torch.no_grad():
-            rho_hat = model.mean_activations(x_test)[0]
+            rho_hat = model.mean_activations(x_test.to(model_device(model)))[0].cpu()
         r.record("mean_rho_hat", rho_hat.mean(), model="sae", beta=beta)
         r.record("kl", losses.kl_bernoulli(b.rho, rho_hat).sum(), model="sae", beta=beta)
         r.record("test_mse", reconstruction_error(model, x_test), model="sae", beta=beta)
@@ -98,7 +99,8 @@ def _overcomplete(b: Budget, r: Run, x_train, x_test, seed: int) -> None:
         model = _train(b, r, name_of(model="over", beta=beta), x_train, b.overcomplete_size, beta,
                        b.overcomplete_epochs)
         with torch.no_grad():
-            r.record("mean_rho_hat", model.mean_activations(x_test)[0].mean(), model="over", beta=beta)
+            r.record("mean_rho_hat", model.mean_activations(x_test.to(model_device(model)))[0].mean(), model="over",
+                     beta=beta)
         r.record("test_mse", reconstruction_error(model, x_test), model="over", beta=beta)
         r.record("scrambled_mse", reconstruction_error(model, scrambled), model="over", beta=beta)
         r.record("perturbation_gain", perturbation_gain(model, x_test[:500], seed=seed), model="over", beta=beta)

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from companion.experiments.core import Claim, Digits, Run, claims, dashed, experiment_run, name_of, references
-from companion.metrics import (active_units, encode_all, importance_weighted_log_likelihood, kl_per_dimension,
-                               linear_probe)
+from companion.metrics import active_units, importance_weighted_log_likelihood, kl_per_dimension, linear_probe
 from companion.models import VAE, Autoencoder, AutoencoderConfig, VAEConfig
+from companion.models.base import model_device
 from companion.train import evaluate, steps_per_epoch
 
 NAME = "vae"
@@ -147,12 +147,14 @@ def _prior_samples(b, r, x_train, y_train, x_test, seed) -> None:
     classify = r.results["classify"] = linear_probe(x_train, y_train)          # pixels → digit, real digits
     z = torch.randn(b.n_prior_samples, k, generator=torch.Generator().manual_seed(seed))
     vae = r.models[name_of(z=k)]
-    samples = r.results["prior_samples"] = {"vae": vae.decode_mean(z), "ae": ae.decode_mean(z),
-                                            "real": x_test[:b.n_prior_samples]}
+    with torch.no_grad():
+        samples = {name: m.decode_mean(z.to(model_device(m))).cpu() for name, m in (("vae", vae), ("ae", ae))}
+        samples["real"] = x_test[:b.n_prior_samples]
+        codes = ae.code(x_test.to(model_device(ae))).cpu()                # (N, k), in one pass as before
+    r.results["prior_samples"] = samples
     for name, images in samples.items():
         for key, v in _judge(classify, images).items():
             r.record(key, v, model="samples", decoder=name)
-    codes = encode_all(ae, x_test)
     r.record("code_std", codes.std(0).mean(), model="ae")             # the AE's codes' spread, per dimension
     r.record("code_mean_norm", codes.mean(0).norm(), model="ae")
 

@@ -157,7 +157,7 @@ def run(b: Budget, r: Run) -> None:
     # Why the priors stop after b.prior_epochs: the top prior again, from the same initial weights, for
     # twice as many epochs, with its held-out bits after every epoch. Added last, with the generators
     # preserved, so that every number above and every random draw after the run stay what they were.
-    with preserved_rngs():
+    with preserved_rngs(r.device):
         r.train("top_prior_longer", lambda: PixelSNAIL(b.num_codes_top, top_shape, **prior), codes_train.top,
                 val=codes_test.top, **{**train, "epochs": 2 * b.prior_epochs})
     h = r.histories["top_prior_longer"]

@@ -49,11 +49,13 @@ import hashlib
 import inspect
 import io
 import json
+import math
 import os
 import random
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +65,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from companion.runtime import check_seed, get_device, seed_everything
+from companion.experiments.cache import NotARun, load_run, save_run
+from companion.runtime import check_seed, check_writable, get_device, seed_everything
 from companion.train import fit
 
 BUDGETS = ("quick", "full", "smoke")
@@ -101,7 +104,7 @@ class Metrics(Mapping[str, float]):
     """A run's numbers, each recorded under a metric and its dimensions.
 
     ``record("mig", 0.31, beta=16, seed=1)`` stores 0.31; ``value("mig", beta=16, seed=1)``
-    reads it back, ``series("mig", over="beta", seed=1)`` gives ``{1.0: …, 16.0: …}`` and
+    reads it back, ``series("mig", over="beta", seed=1)`` gives ``{1: …, 16: …}`` and
     ``table("mig", rows="setting", columns="seed", beta=16)`` a dict of such dicts. Read as a
     mapping it is ``{flat name: number}``, for the JSON record and the tables.
 
@@ -137,6 +140,7 @@ class Metrics(Mapping[str, float]):
 
     def value(self, metric: str, **dims) -> float:
         """The number recorded under ``metric`` with exactly these ``dims``."""
+        dims = _dims(dims)
         for m, d, v in self._by_flat.values():
             if m == metric and d == dims:
                 return v
@@ -144,19 +148,23 @@ class Metrics(Mapping[str, float]):
 
     def series(self, metric: str, over: str, **fixed) -> dict:
         """``{value of over: number}`` for the records of ``metric`` whose dimensions are
-        ``over`` plus exactly ``fixed``, in increasing order of ``over``."""
+        ``over`` plus exactly ``fixed``, in increasing order of ``over`` (numbers first, then
+        strings); the keys are the values as recorded (``beta=16`` gives the key 16)."""
+        fixed = _dims(fixed)
         found = {d[over]: v for m, d, v in self._by_flat.values()
                  if m == metric and over in d and {k: x for k, x in d.items() if k != over} == fixed}
-        return dict(sorted(found.items()))
+        return dict(sorted(found.items(), key=lambda kv: _order(kv[0])))
 
     def table(self, metric: str, rows: str, columns: str, **fixed) -> dict:
         """``{row value: {column value: number}}``, rows and columns in increasing order."""
+        fixed = _dims(fixed)
         out: dict = {}
         for m, d, v in self._by_flat.values():
             if m == metric and rows in d and columns in d and \
                     {k: x for k, x in d.items() if k not in (rows, columns)} == fixed:
                 out.setdefault(d[rows], {})[d[columns]] = v
-        return {r: dict(sorted(c.items())) for r, c in sorted(out.items())}
+        return {r: dict(sorted(c.items(), key=lambda kv: _order(kv[0])))
+                for r, c in sorted(out.items(), key=lambda kv: _order(kv[0]))}
 
     def records(self) -> list[dict]:
         """Every number as ``{"metric", "dims", "value"}`` (what the JSON record keeps)."""
@@ -175,6 +183,11 @@ class Metrics(Mapping[str, float]):
         return f"Metrics({dict(self)!r})"
 
 
+def _order(v) -> tuple:
+    """A sort key that puts numbers (in order) before strings (in order)."""
+    return (1, v) if isinstance(v, str) else (0, v)
+
+
 def _dims(dims: Mapping) -> dict:
     """Dimensions checked (strings or numbers) and their numbers as plain ints or floats."""
     out = {}
@@ -188,7 +201,14 @@ def _dims(dims: Mapping) -> dict:
 def name_of(**dims) -> str:
     """The name that dimensions make (``name_of(model="over", beta=3)`` is ``"over_beta3"``): what
     a flat metric name starts with, and what a run calls the model those dimensions describe."""
-    return "_".join(v if isinstance(v, str) else f"{k}{v:g}" for k, v in _dims(dims).items())
+    return "_".join(v if isinstance(v, str) else f"{k}{_shown(v)}" for k, v in _dims(dims).items())
+
+
+def _shown(v: int | float) -> str:
+    """A number in a name: an int as it is, a float as short as it stays exact (16.0 → 16)."""
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:g}" if float(f"{v:g}") == v else repr(v)
 
 
 def flat_name(metric: str, dims: Mapping) -> str:
@@ -198,7 +218,7 @@ def flat_name(metric: str, dims: Mapping) -> str:
         if field_name not in dims:
             raise ValueError(f"metric {metric!r} places {{{field_name}}}, but no such dimension is given")
     placed = {k for k in dims if "{" + k + "}" in metric}
-    shown = metric.format(**{k: v if isinstance(v, str) else f"{v:g}" for k, v in dims.items()})
+    shown = metric.format(**{k: v if isinstance(v, str) else _shown(v) for k, v in dims.items()})
     return "_".join(filter(None, [name_of(**{k: v for k, v in dims.items() if k not in placed}), shown]))
 
 
@@ -246,9 +266,16 @@ class Run:
         if bad:
             raise TypeError(f"Run.train decides {', '.join(sorted(bad))} itself")
         seed = self.seed if seed is None else check_seed(seed)
-        seed_everything(seed)
-        model = build()
-        history = fit(model, data, seed=seed, device=torch.device(self.device), progress=False, **fit_kw)
+        state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+        try:
+            seed_everything(seed)
+            model = build()
+            history = fit(model, data, seed=seed, device=torch.device(self.device), progress=False, **fit_kw)
+        except BaseException:                       # refused or failed: the generators are as they were
+            torch.set_rng_state(state[0])
+            np.random.set_state(state[1])
+            random.setstate(state[2])
+            raise
         self.models[name], self.histories[name] = model.eval(), history
         return model
 
@@ -262,12 +289,23 @@ class Run:
         check_claims(get(self.experiment).CLAIMS, self.metrics, *names)
 
 
-def check_claims(table: Mapping[str, Claim], metrics: Mapping[str, float], *names: str) -> None:
+def check_claims(table: Mapping[str, Claim], metrics: Metrics, *names: str) -> None:
     """Assert the named claims of ``table`` on ``metrics`` (all when ``names`` is empty)."""
+    if not isinstance(metrics, Metrics):
+        raise TypeError(f"check_claims takes a run's Metrics (run.metrics, or metrics_of(record) for a saved "
+                        f"record), got {type(metrics).__name__}")
     for n in names:
         if n not in table:
             raise ValueError(f"unknown claim {n!r}; this experiment has {', '.join(table)}")
-    failed = [table[n] for n in (names or tuple(table)) if not table[n].holds(metrics)]
+    failed = []
+    for n in names or tuple(table):
+        try:
+            holds = table[n].holds(metrics)
+        except KeyError as e:                     # the claim reads a number this run did not record
+            raise ValueError(f"claim {n!r} reads {e.args[0]}, which these metrics lack: are they this "
+                             f"experiment's run?") from None
+        if not holds:
+            failed.append(table[n])
     if failed:
         raise ClaimFailed("; ".join(f"{c.name}: {c.statement}" for c in failed) + " — does not hold")
 
@@ -287,9 +325,10 @@ def resolve(module: ModuleType, budget) -> Any:
 def run_device(device) -> torch.device:
     """The device of a run: ``None`` is the CPU, anything else as :func:`companion.get_device`
     resolves it (an already resolved ``torch.device`` is kept as it is)."""
-    if isinstance(device, torch.device):
-        return device
-    return get_device("cpu" if device is None else device)
+    device = device if isinstance(device, torch.device) else get_device("cpu" if device is None else device)
+    if device.type == "meta":
+        raise ValueError("an experiment cannot run on the 'meta' device: it holds shapes, not numbers")
+    return device
 
 
 def start(module: ModuleType | str, budget, seed: int, device) -> tuple[Any, Run]:
@@ -367,9 +406,11 @@ RUN_CACHE = "COMPANION_RUN_CACHE"
 def cached(run_fn: Callable[..., Run]) -> Callable[..., Run]:
     """Let ``run`` reuse a finished CPU run when ``$COMPANION_RUN_CACHE`` names a folder.
 
-    The first call trains and saves the :class:`Run` there; a later call with the same
-    experiment, budget fields, seed, companion source files, PyTorch version, CPU thread count
-    and data files on this machine loads it instead of training again. It then prints what the
+    The first call trains and saves the :class:`Run` there (:mod:`companion.experiments.cache`:
+    safetensors and JSON, no pickle); a later call with the same experiment, budget fields,
+    seed, companion source files, PyTorch version, CPU thread count and data files on this
+    machine loads it instead of training again. A file there that is not such a run (truncated,
+    foreign, planted) is reported with its path and replaced by a fresh run; nothing in it runs. It then prints what the
     run printed and leaves Python's, NumPy's and PyTorch's random generators as the run left
     them, so the cells after it compute the same numbers. Readers never set the variable;
     ``make test`` and ``make book`` do, so the book build, nbval and the Colab-environment
@@ -387,25 +428,29 @@ def cached(run_fn: Callable[..., Run]) -> Callable[..., Run]:
             return run_fn(budget, seed=seed, device=device)
         b = resolve(module, budget)
         seed = check_seed(seed)
-        path = Path(folder) / f"{module.NAME}-{run_key(module, b, seed)}.pt"
+        path = Path(folder) / f"{module.NAME}-{run_key(module, b, seed)}.safetensors"
         if path.is_file():
-            saved = torch.load(path, weights_only=False)
-            seed_everything(seed)
-            sys.stdout.write(saved["printed"])
-            torch.set_rng_state(saved["rng"]["torch"])
-            np.random.set_state(saved["rng"]["numpy"])
-            random.setstate(saved["rng"]["python"])
-            return saved["run"]
+            try:
+                saved, printed, rng = load_run(path, b)
+            except NotARun as e:             # truncated, foreign or planted: say so, train again, replace it
+                warnings.warn(f"{e}; training the run again and replacing that file", stacklevel=2)
+            else:
+                seed_everything(seed)
+                sys.stdout.write(printed)
+                torch.set_rng_state(rng["torch"])
+                np.random.set_state(rng["numpy"])
+                random.setstate(rng["python"])
+                return saved
         out, sys.stdout = sys.stdout, _Tee(sys.stdout)
         try:
             result = run_fn(b, seed=seed, device=device)
         finally:
             out, sys.stdout = sys.stdout, out
         rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_suffix(f".{os.getpid()}.part")
-        torch.save({"run": result, "printed": out.text.getvalue(), "rng": rng}, part)
-        os.replace(part, path)                       # atomic: a reader never sees half a file
+        try:
+            save_run(path, result, out.text.getvalue(), rng)
+        except (TypeError, ValueError, OSError) as e:   # the run is done: keep it, say why it is not saved
+            warnings.warn(f"the run was not saved to {path}: {e}", stacklevel=2)
         return result
 
     return run
@@ -475,8 +520,11 @@ def reproduce(name: str, budget: str = "quick", json_path: str | Path | None = N
     ``metrics`` by flat name, ``values`` the same numbers with their metric and dimensions
     (:meth:`Metrics.records`; :func:`metrics_of` reads them back)."""
     module = get(name)
+    seed = check_seed(seed)                                     # a NumPy integer becomes an int for the JSON
     if budget not in BUDGETS:
         raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    if json_path is not None:
+        check_writable(json_path, "json_path")                  # before the run, not after it
     run = module.run(budget, seed=seed, device=device)
     record = {"experiment": name, "budget": budget, "device": run.device, "seed": seed,
               "seconds": round(run.seconds, 2), "metrics": dict(run.metrics), "reference": module.REFERENCES,
@@ -490,8 +538,12 @@ def metrics_of(record: dict) -> Metrics:
     """The :class:`Metrics` of a record that :func:`reproduce` wrote (its ``values``)."""
     if not isinstance(record, dict) or "values" not in record:
         raise ValueError("metrics_of takes a record written by reproduce(), with its 'values'")
-    m = Metrics(record["values"])
-    if dict(m) != record.get("metrics", dict(m)):
+    values = [{**r, "value": float("nan") if r.get("value", 0) is None else r.get("value")}
+              for r in record["values"]] if isinstance(record["values"], list) else record["values"]
+    m = Metrics(values)
+    flat = {k: float("nan") if v is None else v for k, v in record.get("metrics", dict(m)).items()}
+    same = lambda a, b: a == b or (a != a and b != b)                   # noqa: E731  (NaN equals NaN here)
+    if list(m) != list(flat) or not all(same(m[k], flat[k]) for k in m):
         raise ValueError("the record's 'values' and 'metrics' disagree")
     return m
 
@@ -503,9 +555,22 @@ def write_json(record: dict, path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder: give a file path for the JSON record")
+    text = json.dumps(_json_numbers(record), indent=2, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    path.write_text(text + "\n")
     return path
+
+
+def _json_numbers(obj):
+    """``obj`` with NaN and infinities as ``null``: JSON has no token for them (a bare NaN is
+    not JSON); :func:`metrics_of` reads ``null`` back as NaN."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_numbers(v) for v in obj]
+    return obj
 
 
 def format_table(record: dict) -> str:
@@ -516,7 +581,8 @@ def format_table(record: dict) -> str:
     rows = [("metric", "ours", "published", "source")]
     for k, v in record["metrics"].items():
         ref = record["reference"].get(k)
-        rows.append((k, f"{v:.4g}", published(ref["value"]) if ref else "", ref["source"] if ref else ""))
+        shown = "—" if v is None or (isinstance(v, float) and v != v) else f"{v:.4g}"
+        rows.append((k, shown, published(ref["value"]) if ref else "", ref["source"] if ref else ""))
     for k, ref in record["reference"].items():
         if k not in record["metrics"]:
             rows.append((k, "", published(ref["value"]), ref["source"]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from companion import losses
+from companion.runtime import plain
 
 #: nats: a latent dimension whose average KL exceeds this is active (the book's definition)
 ACTIVE_KL = 0.1
@@ -31,6 +32,7 @@ def active_units(model, x: torch.Tensor, threshold: float | None = None, *, by: 
     whose average KL exceeds ``threshold`` nats (default 0.1); with ``by="variance"`` (Burda
     et al. 2016) those whose posterior mean varies across ``x`` with variance above
     ``threshold`` (default 0.01)."""
+    threshold = plain(threshold)
     if by not in ("kl", "variance"):
         raise ValueError(f"by must be 'kl' or 'variance', got {by!r}")
     if threshold is None:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from companion.models.base import model_device
-from companion.runtime import drawing_from
+from companion.runtime import drawing_from, plain
 
 
 @torch.no_grad()
@@ -31,10 +31,10 @@ def importance_weighted_log_likelihood(model: nn.Module, x: torch.Tensor, *, k: 
                         f"{', '.join(missing)}")
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
         raise ValueError(f"expected data (N, ...) with N ≥ 1, got {getattr(x, 'shape', type(x).__name__)}")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    if chunk < 1 or batch_size < 1:
-        raise ValueError("chunk and batch_size must be ≥ 1")
+    for name, v in (("k", k), ("chunk", chunk), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(plain(v), int) or plain(v) < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    k, chunk, batch_size = int(plain(k)), int(plain(chunk)), int(plain(batch_size))
     was_training = model.training
     model.eval()
     device = model_device(model)

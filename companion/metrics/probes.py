@@ -87,6 +87,8 @@ def linear_probe_r2(z_train, y_train, z_test, y_test) -> torch.Tensor:
             a = a[:, None]
         if a.dim() != 2:
             raise ValueError(f"{what} must be (N,) or (N, k), got {tuple(a.shape)}")
+        if not torch.isfinite(a).all():
+            raise ValueError(f"{what} holds NaN or infinite values")
         return a
 
     zt, yt, zs, ys = (_as_2d(a, w) for a, w in ((z_train, "z_train"), (y_train, "y_train"),
@@ -99,4 +101,6 @@ def linear_probe_r2(z_train, y_train, z_test, y_test) -> torch.Tensor:
     w = torch.linalg.lstsq(design(zt), yt, driver="gelsd").solution
     residual = (ys - design(zs) @ w).pow(2).sum(0)
     total = (ys - ys.mean(0)).pow(2).sum(0)
-    return 1 - residual / total.clamp_min(1e-300)
+    if (ys.max(0).values == ys.min(0).values).any():
+        raise ValueError("a test target is constant: R² compares with the variance of the target, which is 0 here")
+    return 1 - residual / total

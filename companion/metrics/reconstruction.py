@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from companion.losses import finite_range
 from companion.models.base import EncoderDecoder, model_device
 from companion.runtime import check_seed
 
@@ -36,6 +37,11 @@ def reconstruction_error(model: nn.Module, x: torch.Tensor, *, target: torch.Ten
     """
     _check_model(model, "reconstruction_error")
     target = x if target is None else target
+    for what, t in (("x", x), ("target", target)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"reconstruction_error: {what} must be a floating-point torch.Tensor (N, ...), got "
+                            f"{getattr(t, 'dtype', type(t).__name__)}")
+    finite_range(target, "reconstruction_error: target")
     if target.shape != x.shape:
         raise ValueError(f"target shape {tuple(target.shape)} does not match input shape {tuple(x.shape)}")
     was_training = model.training

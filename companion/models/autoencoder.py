@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from companion import losses
-from companion.models.base import EncoderDecoder, Output, choice, positive_int
+from companion.models.base import (EncoderDecoder, Output, check_codes, check_target_span, choice, plain_fields,
+                                   positive_int)
 from companion.nn import MLP, ConvDecoder, ConvEncoder, activation
 
 
@@ -54,6 +55,7 @@ class AutoencoderConfig:
     code_act: str = "identity"
 
     def __post_init__(self) -> None:
+        plain_fields(self, one_tuple=("hidden",))
         self.image_shape = tuple(self.image_shape)
         self.hidden = tuple(self.hidden)
         if len(self.image_shape) != 3:
@@ -115,8 +117,7 @@ class Autoencoder(EncoderDecoder):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's raw output before the output activation: (B, m) → (B, C, H, W)."""
-        if z.dim() != 2 or z.shape[1] != self.config.code_size:
-            raise ValueError(f"expected codes of shape (B, {self.config.code_size}), got {tuple(z.shape)}")
+        check_codes(self, z, self.config.code_size)
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -133,6 +134,7 @@ class Autoencoder(EncoderDecoder):
         if self.config.likelihood == "bernoulli":
             return losses.reconstruction(out, target, "bernoulli").mean(), torch.sigmoid(out)
         x_hat = self.out_act(out)
+        check_target_span(self, target)
         if self.config.out_act == "sigmoid":
             lo, hi = losses.finite_range(target, f"the target of {type(self).__name__}")
             if lo < 0 or hi > 1:

@@ -18,10 +18,10 @@ VQVAE                               an index grid, int64 (B, h, w)  an index gri
 VQVAE2                              :class:`Codes` (top, bottom)    Codes, or the top grid alone    x', a Tensor
 ==================================  ==============================  ==============================  ====================
 
-Whatever the family, three methods give tensors, so that helpers need no branches:
+Whatever the family, three methods give what helpers need without branching on it:
 
-* ``code(x)``: a point code as a Tensor: ``encode(x)``, or the mean of a distribution
-  (VQ-VAE-2: its :class:`Codes`);
+* ``code(x)``: a point code: ``encode(x)``, or the mean of a distribution, a Tensor (for a
+  VQ-VAE-2, its :class:`Codes`: two index grids);
 * ``decode_mean(z)``: the image (or frame) of codes: ``decode(z)``, or its mean;
 * ``reconstruct(x)``: ``decode_mean(code(x))``, the reconstruction x' in data space.
 
@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, fields
 import torch
 
 from companion.losses import finite_range
+from companion.runtime import plain
 
 
 @dataclass
@@ -184,6 +185,30 @@ class Prior(Model):
         raise NotImplementedError
 
 
+def plain_fields(config, one_tuple: tuple[str, ...] = ()) -> None:
+    """Make a config's fields plain Python before they are checked: NumPy and 0-d tensor
+    scalars (alone or inside a tuple) become ints, floats or bools; a field whose default is a
+    tuple takes a list or tuple, or one int where its name is in ``one_tuple`` (``hidden=256``
+    is ``hidden=(256,)``), and refuses anything else with the shape it expects."""
+    from dataclasses import MISSING
+
+    if not dataclass_like(config):
+        raise TypeError(f"plain_fields takes a model's config dataclass, got {type(config).__name__}")
+    for f in fields(config):
+        value = plain(getattr(config, f.name))
+        default = f.default if f.default is not MISSING else (
+            f.default_factory() if f.default_factory is not MISSING else None)
+        if isinstance(default, tuple):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and f.name in one_tuple:
+                value = (value,)
+            elif isinstance(value, (list, tuple)):
+                value = tuple(plain(v) for v in value)
+            elif not (value is None and f.name == "image_shape"):
+                raise TypeError(f"{type(config).__name__}.{f.name} expects a tuple of ints such as {default}, "
+                                f"got {value!r}")
+        setattr(config, f.name, value)
+
+
 def dataclass_like(obj) -> bool:
     """True for a dataclass instance (a config of some model)."""
     import dataclasses
@@ -272,6 +297,37 @@ def in_open_unit_interval(obj, name: str) -> None:
         raise ValueError(f"{type(obj).__name__}.{name} must lie in (0, 1), got {v!r}")
 
 
+def check_codes(model, z, width: int) -> None:
+    """The input check of a decoder: codes (B, ``width``), a float tensor of the model's dtype,
+    B ≥ 1, finite. Codes that require grad come from the model's own training step (fit's
+    guard watches those), so only their shape and dtype are checked, and training pays nothing."""
+    name = f"{type(model).__name__}.decode"
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"{name} expects codes as a torch.Tensor (B, {width}), got {type(z).__name__}: "
+                        f"convert with torch.as_tensor(codes, dtype=torch.float32)")
+    if z.requires_grad or torch._C._functorch.is_functorch_wrapped_tensor(z):
+        if z.dim() != 2 or z.shape[1] != width:
+            raise ValueError(f"{name} expected codes of shape (B, {width}), got {tuple(z.shape)}")
+        return
+    check_input(z, name=name, shape=(width,), dtype=model_dtype(model))
+
+
+def check_grid(model, idx, shape: tuple[int, int], num_codes: int, what: str = "codes") -> None:
+    """The input check of a vector-quantised decoder: an int64 tensor (B, h, w) of the grid size
+    ``shape`` the model's encoder makes, with indices in 0 … ``num_codes`` − 1."""
+    name = f"{type(model).__name__}.decode"
+    if not isinstance(idx, torch.Tensor):
+        raise TypeError(f"{name} expects {what} as an int64 torch.Tensor (B, {shape[0]}, {shape[1]}), got "
+                        f"{type(idx).__name__}")
+    if idx.dim() != 3 or idx.dtype != torch.long:
+        raise ValueError(f"{name}: {what} must be (B, h, w) int64, got {tuple(idx.shape)} {idx.dtype}")
+    if tuple(idx.shape[1:]) != tuple(shape):
+        raise ValueError(f"{name}: {what} must be grids of {shape[0]}×{shape[1]} (what this model's encoder makes), "
+                         f"got {idx.shape[1]}×{idx.shape[2]}")
+    if idx.numel() and (idx.min() < 0 or idx.max() >= num_codes):
+        raise ValueError(f"{name}: {what} must lie in 0…{num_codes - 1}")
+
+
 def check_images(model, x) -> None:
     """The input check of the book's image models: :func:`check_input` with the model's image
     shape and dtype, and [0, 1] when its likelihood is Bernoulli. (A model with a sigmoid
@@ -281,8 +337,24 @@ def check_images(model, x) -> None:
     check_input(x, name=type(model).__name__, shape=tuple(cfg.image_shape), dtype=model_dtype(model), unit=unit)
 
 
+#: The reconstruction targets a Gaussian-likelihood image model accepts: images in [0, 1], with
+#: room for centred or slightly noisy ones (the Bernoulli models take [0, 1] exactly). Its
+#: encoder takes any finite input, so that a denoiser reads images corrupted by strong noise.
+IMAGE_SPAN = (-1.0, 2.0)
+
+
+def check_target_span(model, target: torch.Tensor) -> None:
+    """Refuse reconstruction targets outside :data:`IMAGE_SPAN` (images stored as 0…255, say).
+    A batch that ``fit`` cut carries its range, so training pays no extra pass."""
+    lo, hi = finite_range(target, f"the target of {type(model).__name__}")
+    if lo < IMAGE_SPAN[0] or hi > IMAGE_SPAN[1]:
+        raise ValueError(f"{type(model).__name__} reconstructs images in [0, 1] (targets within "
+                         f"[{IMAGE_SPAN[0]:g}, {IMAGE_SPAN[1]:g}]), got min {lo:.3g}, max {hi:.3g}: "
+                         f"divide 0…255 images by 255")
+
+
 def check_input(x, *, name: str, shape: tuple, dtype: torch.dtype, unit: str | None = None,
-                lead: tuple[str, ...] = ("B",)) -> None:
+                lead: tuple[str, ...] = ("B",)) -> tuple[float, float]:
     """The one input check of every model. ``x`` must be
 
     * a torch.Tensor of the model's floating dtype ``dtype``: float32 unless the model was
@@ -295,7 +367,7 @@ def check_input(x, *, name: str, shape: tuple, dtype: torch.dtype, unit: str | N
       as 0…255 must be divided by 255 first.
 
     Inside ``torch.func`` transforms (``vmap``, ``jacrev``) only the dtype and shape are checked:
-    a transform cannot branch on values.
+    a transform cannot branch on values. Returns the input's (min, max).
     """
     want = f"({', '.join(lead)}, {', '.join(map(str, shape))})"
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
@@ -309,11 +381,12 @@ def check_input(x, *, name: str, shape: tuple, dtype: torch.dtype, unit: str | N
     if len(x) == 0:
         raise ValueError(f"{name} got an empty batch (B = 0): expected at least one example")
     if torch._C._functorch.is_functorch_wrapped_tensor(x):
-        return           # inside torch.func (vmap, jacrev): values cannot be branched on; the caller's call checked them
+        return 0.0, 0.0  # inside torch.func (vmap, jacrev): values cannot be branched on; the caller's call checked them
     lo, hi = finite_range(x, f"the input of {name}")
     if unit is not None and (lo < 0 or hi > 1):
         raise ValueError(f"the {unit} of {name} needs inputs in [0, 1] (got min {lo:.3g}, "
                          f"max {hi:.3g}; divide 0…255 images by 255)")
+    return lo, hi
 
 
 def model_dtype(model: torch.nn.Module) -> torch.dtype:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 
 from companion import losses
-from companion.models.base import EncoderDecoder, Output, positive_int
+from companion.losses import finite_range
+from companion.models.base import EncoderDecoder, Output, check_codes, check_input, plain_fields, positive_int
 
 
 @dataclass
@@ -25,6 +26,7 @@ class PCAConfig:
     image_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         positive_int(self, "code_size")
         if self.image_shape is not None:
             self.image_shape = tuple(self.image_shape)
@@ -55,14 +57,18 @@ class PCA(EncoderDecoder):
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> "PCA":
-        """Fit to images (N, C, H, W) or vectors (N, d); returns self."""
+        """Fit to images (N, C, H, W) or vectors (N, d); returns self. Every check comes before
+        the first change, so a refused fit leaves the PCA as it was."""
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(f"PCA.fit expects a floating-point torch.Tensor (N, ...), got "
+                            f"{getattr(x, 'dtype', type(x).__name__)}")
         if x.dim() < 2 or x.shape[0] < 2:
             raise ValueError(f"PCA.fit needs at least 2 examples of shape (N, ...), got {tuple(x.shape)}")
         flat = x.reshape(len(x), -1).double()
         n, d = flat.shape
         if self.code_size > min(n, d):
             raise ValueError(f"PCA.code_size={self.code_size} exceeds min(N, d) = {min(n, d)}")
-        self.config.image_shape = tuple(x.shape[1:])
+        finite_range(flat, "the data PCA.fit was given")
         mean = flat.mean(0)
         centred = flat - mean
         if n > d:      # the d × d covariance's eigenvectors: one (d × n)(n × d) product and a small eigh
@@ -71,6 +77,7 @@ class PCA(EncoderDecoder):
         else:          # fewer examples than dimensions: the thin SVD of the data
             _, s, vh = torch.linalg.svd(centred, full_matrices=False)
             var, vecs = s[: self.code_size] ** 2 / (n - 1), vh[: self.code_size].T
+        self.config.image_shape = tuple(x.shape[1:])
         self.mean = mean.float()
         self.components = vecs.float().contiguous()
         self.explained_variance = var.clamp(min=0).float()
@@ -83,16 +90,13 @@ class PCA(EncoderDecoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """z = Wᵀ(x − μ): (N, ...) → (N, k)."""
         self._check_fitted()
-        flat = x.reshape(len(x), -1)
-        if flat.shape[1] != self.mean.numel():
-            raise ValueError(f"PCA was fitted on {self.mean.numel()}-dim inputs, got shape {tuple(x.shape)}")
-        return (flat - self.mean) @ self.components
+        check_input(x, name="PCA.encode", shape=tuple(self.image_shape), dtype=self.mean.dtype)
+        return (x.reshape(len(x), -1) - self.mean) @ self.components
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """x' = μ + W z: (N, k) → (N, ...) in the fitted input shape."""
         self._check_fitted()
-        if z.dim() != 2 or z.shape[1] != self.code_size:
-            raise ValueError(f"expected codes of shape (N, {self.code_size}), got {tuple(z.shape)}")
+        check_codes(self, z, self.code_size)
         return (self.mean + z @ self.components.T).reshape(len(z), *self.image_shape)
 
     def forward(self, x: torch.Tensor) -> Output:

@@ -19,7 +19,8 @@ from torch import nn
 
 from dataclasses import dataclass
 
-from companion.models.base import Output, Prior, positive_int
+from companion.models.base import Output, Prior, plain_fields, positive_int
+from companion.runtime import plain
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -61,6 +62,7 @@ class PixelCNNConfig:
     kernel_size: int = 3
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         for name in ("num_codes", "channels", "layers", "kernel_size"):
             positive_int(self, name)
         if self.kernel_size % 2 != 1:
@@ -92,6 +94,9 @@ class PixelCNN(Prior):
         self.head = nn.Conv2d(cfg.channels, cfg.num_codes, kernel_size=1)
 
     def _indices(self, codes: torch.Tensor, num_codes: int | None = None, what: str = "codes") -> torch.Tensor:
+        if not isinstance(codes, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects {what} as a torch.Tensor (B, h, w) of indices, got "
+                            f"{type(codes).__name__}: convert with torch.as_tensor(...)")
         if codes.dim() == 4 and codes.shape[1] == 1:
             codes = codes[:, 0]
         if codes.dim() != 3:
@@ -135,6 +140,9 @@ class PixelCNN(Prior):
         return -F.cross_entropy(self.logits(k, cond), k, reduction="none").flatten(1).sum(1)
 
     def _codes_and_condition(self, grids: torch.Tensor, cond: torch.Tensor | None):
+        if not isinstance(grids, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects code grids as a torch.Tensor (B, h, w), got "
+                            f"{type(grids).__name__}: convert with torch.as_tensor(...)")
         codes, stacked = self._split(grids)
         if stacked is not None:
             if cond is not None:
@@ -147,9 +155,15 @@ class PixelCNN(Prior):
                temperature: float = 1.0, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Draw ``n`` grids (n, h, w) one position at a time in raster order (ancestral
         sampling); ``temperature`` < 1 sharpens each softmax, > 1 flattens it."""
-        if not temperature > 0:
+        n, temperature = plain(n), plain(temperature)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int (the number of grids), got {n!r}")
+        if (not isinstance(grid_shape, (tuple, list)) or len(grid_shape) != 2
+                or any(isinstance(v, bool) or not isinstance(plain(v), int) or plain(v) < 1 for v in grid_shape)):
+            raise TypeError(f"grid_shape must be a tuple of two positive ints (h, w), got {grid_shape!r}")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        h, w = grid_shape
+        h, w = (int(plain(v)) for v in grid_shape)
         device = next(self.parameters()).device
         k = torch.zeros(n, h, w, dtype=torch.long, device=device)
         cond = cond.to(device) if cond is not None else None

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion.models.base import Prior, positive_int
+from companion.models.base import Prior, plain_fields, positive_int
 from companion.models.pixelcnn import MaskedConv2d, PixelCNN
 
 
@@ -104,6 +104,7 @@ class PixelSNAILConfig:
     cond_codes: int = 0
 
     def __post_init__(self) -> None:
+        plain_fields(self)
         for name in ("num_codes", "channels", "blocks", "heads", "kernel_size"):
             positive_int(self, name)
         self.grid_shape = tuple(self.grid_shape)

@@ -32,7 +32,8 @@ from torch import distributions as D
 from torch import nn
 
 from companion import losses
-from companion.models.base import EncoderDecoder, Output, check_input, choice, finite_at_least, model_dtype, positive_int
+from companion.models.base import (EncoderDecoder, Output, check_input, choice, finite_at_least, model_dtype,
+                                   plain_fields, positive_int)
 from companion.nn import MLP
 
 
@@ -63,6 +64,7 @@ class TDVAEConfig:
     obs_std: float = 0.1
 
     def __post_init__(self) -> None:
+        plain_fields(self, one_tuple=("frame_shape",))
         self.frame_shape, self.jumps = tuple(self.frame_shape), tuple(self.jumps)
         if not self.frame_shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.frame_shape):
             raise ValueError(f"TDVAEConfig.frame_shape must be positive ints, got {self.frame_shape}")

@@ -32,7 +32,7 @@ from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
 from companion import losses
-from companion.models.base import EncoderDecoder, Output, choice, positive_int
+from companion.models.base import EncoderDecoder, Output, check_target_span, choice, plain_fields, positive_int
 from companion.nn import MLP, activation
 
 
@@ -81,6 +81,7 @@ class VAEConfig:
     binarize: bool = False
 
     def __post_init__(self) -> None:
+        plain_fields(self, one_tuple=("hidden",))
         self.image_shape, self.hidden = tuple(self.image_shape), tuple(self.hidden)
         if len(self.image_shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
                                              for s in self.image_shape):
@@ -216,6 +217,8 @@ class VAE(EncoderDecoder):
             x = torch.bernoulli(x)
             target = None if target is None else torch.bernoulli(target)
         mu, logvar = self.posterior_params(x)                     # (B, m) each
+        if cfg.likelihood == "gaussian":
+            check_target_span(self, x if target is None else target)
         eps = torch.randn_like(mu)
         z = mu + (0.5 * logvar).exp() * eps                       # reparameterisation: z = μ + σ ⊙ ε
         out, lik = self.decoder(z), cfg.likelihood

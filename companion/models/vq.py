@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from companion import losses
-from companion.models.base import (EncoderDecoder, Output, choice, finite_at_least, image_shape,
-                                   in_open_unit_interval, positive_int)
+from companion.models.base import (EncoderDecoder, Output, check_grid, check_target_span, choice, finite_at_least,
+                                   image_shape, in_open_unit_interval, plain_fields, positive_int)
 from companion.nn import ConvDown, ConvUp
 
 
@@ -124,7 +124,10 @@ class VectorQuantizer(nn.Module):
         return (f"K={self.num_codes}, D={self.code_dim}, ema={self.ema}, decay={self.decay}, "
                 f"restart_dead={self.restart_dead}")
 
-    def forward(self, z_e: torch.Tensor) -> Quantized:
+    def forward(self, z_e: torch.Tensor, *, update: bool = True) -> Quantized:
+        """Quantise ``z_e`` (B, D, H, W). In training mode, with gradients on and ``update``
+        true (the training step), the codebook's moving averages and usage are updated; a
+        read such as ``encode`` passes ``update=False`` and changes nothing."""
         if z_e.dim() != 4 or z_e.shape[1] != self.code_dim:
             raise ValueError(f"VectorQuantizer expects z_e of shape (B, D={self.code_dim}, H, W), "
                              f"got {tuple(z_e.shape)}")
@@ -137,7 +140,7 @@ class VectorQuantizer(nn.Module):
         vq = (flat.detach() - e_c).pow(2).sum() / b                          # ‖sg[z_e] − e_c‖²
         commitment = (flat - e_c.detach()).pow(2).sum() / b                  # ‖z_e − sg[e_c]‖²
         z_q = flat + (e_c - flat).detach()                                   # straight-through
-        if self.training and torch.is_grad_enabled() and torch.isfinite(flat).all():
+        if update and self.training and torch.is_grad_enabled() and torch.isfinite(flat).all():
             self._update(flat.detach(), idx, counts)        # never from a NaN/inf batch: buffers stay as they were
         z_q = z_q.view(b, h, w, d).permute(0, 3, 1, 2)
         return Quantized(z_q, idx.view(b, h, w), vq, commitment, perplexity(counts))
@@ -210,6 +213,7 @@ class VQVAEConfig:
     likelihood: str = "bernoulli"
 
     def __post_init__(self) -> None:
+        plain_fields(self, one_tuple=("channels",))
         image_shape(self)
         self.channels = tuple(self.channels)
         if not self.channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels):
@@ -244,21 +248,19 @@ class VQVAE(EncoderDecoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code grid of each image, (B, h, w) int64 indices into the codebook."""
         self.check_images(x)
-        return self.quantizer(self.encoder(x)).indices
+        return self.quantizer(self.encoder(x), update=False).indices          # a read: the codebook stays
 
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) (means in [0, 1] for Bernoulli pixels) from code grids (B, h, w)."""
-        if indices.dim() != 3 or indices.dtype != torch.long:
-            raise ValueError(f"decode expects code indices (B, h, w) of dtype int64, got {tuple(indices.shape)} "
-                             f"{indices.dtype}")
-        if indices.numel() and (indices.min() < 0 or indices.max() >= self.config.num_codes):
-            raise ValueError(f"code indices must lie in 0…{self.config.num_codes - 1}")
+        check_grid(self, indices, tuple(self.grid_shape), self.config.num_codes, "code indices")
         z_q = self.quantizer.codebook[indices].permute(0, 3, 1, 2)             # (B, D, h, w)
         out = self.decoder(z_q)
         return losses.decoder_mean(out, self.config.likelihood)
 
     def forward(self, x: torch.Tensor) -> Output:
         self.check_images(x)
+        if self.config.likelihood == "gaussian":
+            check_target_span(self, x)
         z_e = self.encoder(x)                                                # (B, D, h, w)
         q = self.quantizer(z_e)
         recon, x_hat = pixel_likelihood(self.decoder(q.z_q), x, self.config.likelihood)

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from companion import losses
-from companion.models.base import EncoderDecoder, Output, finite_at_least, image_shape, model_device
+from companion.models.base import (EncoderDecoder, Output, check_grid, check_target_span, finite_at_least,
+                                   image_shape, model_device, plain_fields)
 from companion.models.pixelcnn import repeat_codes
 from companion.models.vq import VectorQuantizer, check_codebook_fields, pixel_likelihood
 from companion.nn import ConvDown, ConvUp, activation
@@ -68,6 +69,7 @@ class VQVAE2Config:
     top_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        plain_fields(self, one_tuple=("channels",))
         image_shape(self)
         self.channels = tuple(self.channels)
         if self.image_shape[1] % 8 or self.image_shape[2] % 8:
@@ -102,20 +104,21 @@ class VQVAE2(EncoderDecoder):
         self.upsample_top = nn.ConvTranspose2d(d, d, kernel_size=4, stride=2, padding=1)
         self.decoder = ConvUp(2 * d, cfg.channels[::-1], c)                                  # [e_bot, U e_top] → x
 
-    def _quantize(self, x: torch.Tensor):
+    def _quantize(self, x: torch.Tensor, update: bool = True):
+        """Both levels' quantisation; ``update=False`` for reads (the codebooks stay)."""
         h_b = self.encoder_bottom(x)                                   # (B, hidden, H/4, W/4)
-        q_top = self.quantizer_top(self.encoder_top(h_b))              # (B, D, H/8, W/8)
+        q_top = self.quantizer_top(self.encoder_top(h_b), update=update)              # (B, D, H/8, W/8)
         z_bottom = self.condition(torch.cat([h_b, self.decoder_top(q_top.z_q)], dim=1))
-        q_bottom = self.quantizer_bottom(z_bottom)                     # (B, D, H/4, W/4)
+        q_bottom = self.quantizer_bottom(z_bottom, update=update)                     # (B, D, H/4, W/4)
         return q_top, q_bottom
 
     def _decode_vectors(self, e_top: torch.Tensor, e_bottom: torch.Tensor) -> torch.Tensor:
         return self.decoder(torch.cat([e_bottom, self.upsample_top(e_top)], dim=1))
 
     def encode(self, x: torch.Tensor) -> Codes:
-        """Both code grids of each image."""
+        """Both code grids of each image (a read: the codebooks stay as they are)."""
         self.check_images(x)
-        q_top, q_bottom = self._quantize(x)
+        q_top, q_bottom = self._quantize(x, update=False)
         return Codes(q_top.indices, q_bottom.indices)
 
     def decode(self, top: torch.Tensor | Codes, bottom: torch.Tensor | None = None) -> torch.Tensor:
@@ -127,13 +130,11 @@ class VQVAE2(EncoderDecoder):
                 raise TypeError("pass either Codes or the top and bottom grids, not both")
             top, bottom = top.top, top.bottom
         cfg = self.config
-        for name, idx, k in (("top", top, cfg.num_codes_top), ("bottom", bottom, cfg.num_codes_bottom)):
-            if idx is None:
-                continue
-            if idx.dim() != 3 or idx.dtype != torch.long:
-                raise ValueError(f"{name} codes must be (B, h, w) int64, got {tuple(idx.shape)} {idx.dtype}")
-            if idx.numel() and (idx.min() < 0 or idx.max() >= k):
-                raise ValueError(f"{name} codes must lie in 0…{k - 1}")
+        _, h, w = cfg.image_shape
+        for name, idx, k, grid in (("top", top, cfg.num_codes_top, (h // 8, w // 8)),
+                                   ("bottom", bottom, cfg.num_codes_bottom, (h // 4, w // 4))):
+            if idx is not None:
+                check_grid(self, idx, grid, k, f"{name} codes")
         e_top = self.quantizer_top.codebook[top].permute(0, 3, 1, 2)
         if bottom is None:
             b, _, h, w = e_top.shape
@@ -169,6 +170,8 @@ class VQVAE2(EncoderDecoder):
 
     def forward(self, x: torch.Tensor) -> Output:
         self.check_images(x)
+        if self.config.likelihood == "gaussian":
+            check_target_span(self, x)
         q_top, q_bottom = self._quantize(x)
         cfg, empty = self.config, torch.zeros_like(q_bottom.z_q)
         if cfg.top_weight > 0:        # both decodings are trained: one decoder call on the doubled batch

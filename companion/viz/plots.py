@@ -15,14 +15,46 @@ def _axes(ax, figsize=(4, 4)):
     return ax
 
 
+def image_array(images) -> np.ndarray:
+    """Images as a float32 NumPy array with values in [0, 1] for drawing: a tensor of any float
+    dtype (bfloat16 too) or an array; uint8 images (0…255) are divided by 255. NaN or inf is
+    refused, as is anything that is not a number array."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu()
+        images = images.float() if images.is_floating_point() else images
+        a = images.numpy()
+    else:
+        a = np.asarray(images)
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"expected images as numbers (a tensor or an array), got dtype {a.dtype}")
+    a = a.astype(np.float32, copy=False)
+    if a.size and not np.isfinite(a).all():
+        raise ValueError("the images hold NaN or infinite values")
+    return a
+
+
+def _count(value, name: str, low: int = 1) -> int:
+    """A count argument (``nrow``, ``scale``, ``steps``): an int ≥ ``low`` (NumPy ints too)."""
+    from companion.runtime import plain
+
+    value = plain(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int ≥ {low}, got {value!r}")
+    return value
+
+
 def _to_numpy_images(images) -> np.ndarray:
-    a = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    a = image_array(images)
     if a.ndim == 3:
         a = a[:, None]
     if a.ndim != 4:
         raise ValueError(f"expected images of shape (N, C, H, W) or (N, H, W), got {a.shape}")
     if a.shape[1] not in (1, 3):
         raise ValueError(f"expected 1 or 3 channels, got {a.shape[1]}")
+    if len(a) == 0:
+        raise ValueError("got no images (N = 0): expected at least one")
     return a
 
 
@@ -30,7 +62,7 @@ def tile(images, nrow: int | None = None, pad: int = 1, pad_value: float = 1.0) 
     """Arrange (N, C, H, W) images into one (H', W') or (H', W', 3) array, ``nrow`` per row."""
     a = _to_numpy_images(images)
     n, c, h, w = a.shape
-    ncol = nrow or math.ceil(math.sqrt(n))
+    ncol = math.ceil(math.sqrt(n)) if nrow is None else _count(nrow, "nrow")
     nrows = math.ceil(n / ncol)
     out = np.full((c, nrows * (h + pad) + pad, ncol * (w + pad) + pad), pad_value, dtype=np.float32)
     for i in range(n):
@@ -82,9 +114,16 @@ def scatter_codes(z, labels=None, ax=None, title: str | None = None, s: float = 
         ax.scatter(z[:, 0], z[:, 1], s=s, alpha=0.6)
     else:
         labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-        sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=s, alpha=0.7, vmin=-0.5, vmax=9.5)
-        cbar = ax.figure.colorbar(sc, ax=ax, ticks=range(10), fraction=0.046, pad=0.04)
-        cbar.set_label("digit")
+        if labels.shape != (len(z),) or labels.dtype.kind not in "iu" or (len(labels) and labels.min() < 0):
+            raise ValueError(f"labels must be N = {len(z)} non-negative integers, got {labels.dtype} {labels.shape}")
+        k = int(labels.max()) + 1 if len(labels) else 1
+        if k > 20:
+            raise ValueError(f"scatter_codes colours up to 20 classes, got labels up to {k - 1}")
+        cmap = "tab10" if k <= 10 else "tab20"
+        n = 10 if k <= 10 else 20
+        sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap=cmap, s=s, alpha=0.7, vmin=-0.5, vmax=n - 0.5)
+        cbar = ax.figure.colorbar(sc, ax=ax, ticks=range(n), fraction=0.046, pad=0.04)
+        cbar.set_label("digit" if k <= 10 else "class")
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     if title:
@@ -119,7 +158,12 @@ def plot_filters(weight: torch.Tensor, image_shape, n: int = 48, nrow: int = 8, 
 
     Each filter is scaled by its largest absolute weight; red is positive, blue negative.
     """
-    w = weight.detach().cpu()[:n]
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"plot_filters expects a weight tensor (units, pixels), got {type(weight).__name__}")
+    if (not isinstance(image_shape, (tuple, list, torch.Size)) or len(image_shape) < 2
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in image_shape)):
+        raise TypeError(f"image_shape must be a tuple of ints such as (1, 28, 28), got {image_shape!r}")
+    w = weight.detach().cpu().float()[:_count(n, "n")]
     h, wd = image_shape[-2:]
     if w.dim() != 2 or w.shape[1] != h * wd:
         raise ValueError(f"expected weights of shape (units, {h * wd}), got {tuple(weight.shape)}")

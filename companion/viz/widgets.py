@@ -44,15 +44,16 @@ def to_png(image, scale: int = 4) -> bytes:
     """
     from PIL import Image
 
-    a = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    from companion.viz.plots import _count, image_array
+
+    a = image_array(image)
+    scale = _count(scale, "scale")
     if a.ndim == 3:
         if a.shape[0] not in (1, 3):
             raise ValueError(f"expected (1 or 3, H, W), got {a.shape}")
         a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
     if a.ndim not in (2, 3):
         raise ValueError(f"expected an image (C, H, W) or (H, W), got shape {a.shape}")
-    if scale < 1:
-        raise ValueError(f"scale must be ≥ 1, got {scale}")
     a = np.clip(a, 0.0, 1.0)
     if a.ndim == 2:
         a = 1.0 - a  # ink is dark
@@ -102,6 +103,8 @@ def _check_axes(axes: dict[str, Sequence]) -> dict[str, list]:
         raise ValueError(f"static_interact takes 1 to {MAX_AXES} axes, got {len(axes)}")
     out = {}
     for name, values in axes.items():
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+            raise TypeError(f"axis {name!r} takes a list of values such as [-2, -1, 0, 1, 2], got {values!r}")
         values = [v.item() if isinstance(v, (torch.Tensor, np.generic)) else v for v in values]
         if len(values) < 2:
             raise ValueError(f"axis {name!r} needs at least 2 values, got {len(values)}")
@@ -138,8 +141,11 @@ def static_interact(f: Callable[..., object], *, mode: str | None = None, scale:
     """
     import ipywidgets as widgets
 
+    from companion.viz.plots import _count
+
     if not callable(f):
         raise TypeError(f"static_interact needs a callable that draws a frame, got {type(f).__name__}")
+    scale = _count(scale, "scale")
     mode = mode or default_mode()
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -212,8 +218,9 @@ def latent_map(decode: Callable[[torch.Tensor], torch.Tensor], x_range=(-3.0, 3.
     from companion.models.base import device_of, image_decoder
 
     decode = image_decoder(decode)
-    if steps < 2:
-        raise ValueError(f"steps must be ≥ 2, got {steps}")
+    from companion.viz.plots import _count
+
+    steps, scale = _count(steps, "steps", 2), _count(scale, "scale")
     for name, r in (("x_range", x_range), ("y_range", y_range)):
         if len(r) != 2 or not r[0] < r[1]:
             raise ValueError(f"{name} must be (low, high) with low < high, got {r}")
