@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                           "cuda or cuda:N")
     args = parser.parse_args(argv)
 
-    from companion import experiments, get_device
+    from companion import experiments
 
     if args.command == "list":
         for name, module in sorted(experiments.EXPERIMENTS.items()):
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         from companion.experiments.core import run_device
-        device = run_device(get_device(args.device))
+        device = run_device(args.device)                # resolved once, here; the run keeps it
     except (ValueError, TypeError) as e:
         print(f"error: --device: {e}", file=sys.stderr)
         return 2

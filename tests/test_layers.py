@@ -85,11 +85,11 @@ def test_every_seed_is_checked_by_the_one_validator():
 
 
 def test_the_device_is_resolved_at_the_entry_points_only():
-    """get_device is called by the CLI, by a run (once, in experiments.core.run_device) and by
-    fit, and nowhere else."""
+    """get_device is called by a run (once, in experiments.core.run_device, which the CLI uses
+    too) and by fit, and nowhere else."""
     callers = {str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
                if re.search(r"(?<![\w.])get_device\(", p.read_text().replace("def get_device(", ""))}
-    assert callers == {"__main__.py", "train.py", "experiments/core.py"}, callers
+    assert callers == {"train.py", "experiments/core.py"}, callers
 
 
 def test_the_one_seed_rule():

@@ -177,7 +177,11 @@ register(Exercise(
 def _kl_two_gaussians_reference(mu_q, logvar_q, mu_p, logvar_p):
     """D_KL(N(μ_q, diag σ_q²) ‖ N(μ_p, diag σ_p²)) per example, summed over the m dimensions:
     ½ Σ_j (log σ_p² − log σ_q² + (σ_q² + (μ_q − μ_p)²) / σ_p² − 1)."""
-    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1).sum(1)
+    return _kl_two_gaussians_per_dim(mu_q, logvar_q, mu_p, logvar_p).sum(1)
+
+
+def _kl_two_gaussians_per_dim(mu_q, logvar_q, mu_p, logvar_p):
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
 
 
 def _kl_two_gaussians_cases():
@@ -191,7 +195,7 @@ def _kl_two_gaussians_cases():
 def _kl_two_gaussians_compare(args):
     mu_q, logvar_q, mu_p, logvar_p = args
     ref = _kl_two_gaussians_reference
-    per_dim = 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
+    per_dim = _kl_two_gaussians_per_dim(*args)
     return {
         "this is D_KL(p ‖ q), the other direction: the expectation must be under q, the first argument":
             ref(mu_p, logvar_p, mu_q, logvar_q),

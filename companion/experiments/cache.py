@@ -6,11 +6,11 @@ A :class:`~companion.experiments.core.Run` is written as
 * one JSON document (the file's ``run`` metadata): each model's class name and config (it is
   rebuilt from :data:`companion.models.REGISTRY`, as a checkpoint is), the histories, the
   metrics as records, the results as a tree whose leaves are numbers, strings, tensor
-  references or the few types listed in :data:`NAMED`, the text the run printed and the
+  references or the few NamedTuple types of :func:`_named`, the text the run printed and the
   random generators' states.
 
 Reading it runs no code from the file: safetensors holds only numbers, JSON only data, and the
-only classes it can name are those of the registry and of :data:`NAMED`. A file that is not
+only classes it can name are those of the registry and those NamedTuples. A file that is not
 such a run (truncated, foreign, planted) raises :class:`NotARun`, naming the path.
 """
 from __future__ import annotations
@@ -32,15 +32,12 @@ class NotARun(ValueError):
 
 
 def _named() -> dict[str, type]:
+    """The NamedTuple types a run's results may hold, by the name the file gives them."""
     from companion.data import Split
     from companion.data.sequences import Sequences
     from companion.models.vqvae2 import Codes
 
     return {"Split": Split, "Sequences": Sequences, "Codes": Codes}
-
-
-#: The NamedTuple types a run's results may hold, by the name the file gives them.
-NAMED = ("Split", "Sequences", "Codes")
 
 
 def save_run(path: str | Path, run, printed: str, rng: dict) -> Path:
@@ -166,7 +163,7 @@ def _encode(obj, tensors: dict, where: str):
         return {"$probe": obj.dims, "steps": [_encode_estimator(step, tensors, f"{where}.{i}")
                                               for i, (_, step) in enumerate(obj.pipeline.steps)]}
     raise TypeError(f"a saved run cannot hold {type(obj).__name__} (at {where}); results hold numbers, strings, "
-                    f"tensors, arrays, lists, tuples, dicts, {', '.join(NAMED)} and probes")
+                    f"tensors, arrays, lists, tuples, dicts, {', '.join(_named())} and probes")
 
 
 def _decode(obj, tensors: dict):
