@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # (companion.experiments.core.cached: keyed by budget, seed and the companion's source).
 export COMPANION_RUN_CACHE ?= $(CURDIR)/_build/runs
 
-.PHONY: install browser assets book editions lab test test-fast clean
+.PHONY: install browser assets book editions release lab test test-fast clean
 
 install: $(STAMP)
 
@@ -18,19 +18,24 @@ install: $(STAMP)
 #   make book TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 $(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "Python 3.11 or newer is needed; $(PYTHON) is $$($(PYTHON) --version 2>&1). Name another: make PYTHON=python3.12 ..."; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "$(PYTHON) cannot make a virtual environment: install venv (Debian/Ubuntu: sudo apt-get install python3-venv)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$$(grep -m1 '^torch==' requirements.txt)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -r requirements.txt -e ".[book,lab,test]"
 	touch $(STAMP)
 
-# The browser tests drive Debian's Chromium (never a downloaded browser).
+# The browser tests drive Debian's Chromium (never a downloaded browser), or the binary that
+# $CHROMIUM names (any Chromium or Chrome, for a machine without root).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@[ -n "$$CHROMIUM" ] && [ -x "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
-	    echo "Chromium is missing: sudo apt-get install chromium"; exit 1; \
+	    echo "Chromium is missing: sudo apt-get install chromium, or without root CHROMIUM=/path/to/chrome make test"; exit 1; \
 	  fi; }
 
 # MathJax and the widget manager from the npm registry, so the site works offline.
@@ -48,6 +53,13 @@ book: install assets
 # numbers the book's build computed written into their text (chapters/book_numbers.json).
 editions: book
 	$(PY) scripts/colab_edition.py --numbers
+
+# Cut a release: bump companion.__version__, rebuild the book and write the editions so that they
+# install the tag, check every name they use, commit and tag; then the editions on main install
+# main again (scripts/release.py). Then: git push origin main vVERSION
+release: install
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 1; }
+	$(PY) scripts/release.py release $(VERSION)
 
 # Read and run the chapters locally: JupyterLab that renders MyST and opens the .md sources
 # as notebooks (jupytext). Open chapters/01_autoencoder.md and run it.

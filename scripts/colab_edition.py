@@ -18,8 +18,10 @@ from its ``.md`` here, the way d2l generates its notebooks:
   the book's own run computed it (``chapters/book_numbers.json``), so that all the prose is
   readable before anything runs; the cell that computes it prints the reader's own value
   beside it (:func:`companion.viz.quote`). No prose lives in a code cell;
-* the first cell installs the companion from the repository and release stated once in
-  ``_config.yml`` (or from ``$COMPANION_WHEEL``), leaving Colab's own packages alone.
+* the first cell installs the companion from the repository and git ref stated once in
+  ``_config.yml`` (``colab.ref``; or from ``$COMPANION_WHEEL``), leaving Colab's own packages
+  alone. On the published branch the ref is that branch; a release's own editions name its
+  tag (``scripts/release.py``).
 
 ``chapters/book_numbers.json`` holds the numbers of the last book build, and for each page
 the key of the code it was computed from (the companion package and the page's code cells).
@@ -63,12 +65,12 @@ class Settings:
 
     repository: str          # https://github.com/OWNER/REPO
     branch: str
-    release: str             # the tag the install cell installs
+    ref: str                 # the git ref (branch or tag) the install cell installs
     site: str                # base URL of the published site, ending in "/"
 
     @property
     def install_spec(self) -> str:
-        return f"companion @ git+{self.repository}@{self.release}"
+        return f"companion @ git+{self.repository}@{self.ref}"
 
     def colab_url(self, page: str) -> str:
         owner_repo = self.repository.removeprefix("https://github.com/")
@@ -79,7 +81,7 @@ def settings(root: Path = ROOT) -> Settings:
     config = yaml.safe_load((root / "_config.yml").read_text())
     repo = config["repository"]
     return Settings(repository=repo["url"].rstrip("/"), branch=repo.get("branch", "main"),
-                    release=config["colab"]["release"], site=config["html"]["baseurl"].rstrip("/") + "/")
+                    ref=config["colab"]["ref"], site=config["html"]["baseurl"].rstrip("/") + "/")
 
 
 # ------------------------------------------------------------------------ bibliography
@@ -394,7 +396,7 @@ def markdown_cells(page: Page, text: str) -> list[dict]:
 
 
 def install_cell(s: Settings) -> dict:
-    source = f'''# Colab: install the companion package ({s.release} of {s.repository}).
+    source = f'''# Colab: install the companion package ({s.ref} of {s.repository}).
 # It only adds what is missing and leaves Colab's own packages (torch, numpy, ipywidgets 7 …) as they are.
 import importlib.util, os, subprocess, sys
 COMPANION = os.environ.get("COMPANION_WHEEL", "{s.install_spec}")

@@ -1,19 +1,38 @@
-"""Colab's preinstalled packages, read from tests/data (a copy of ../shared/reference/)."""
+"""Colab's preinstalled packages: the freeze the Colab tests pin to.
+
+By default the copy in ``tests/data`` (Colab's published ``pip-freeze.gpu.txt``, with a header
+saying when it was taken). ``pytest --colab-freeze PATH`` or ``COLAB_FREEZE=PATH`` names
+another one: the weekly canary (``scripts/colab_canary.py``) passes Colab's current list.
+"""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-FREEZE = Path(__file__).resolve().parent / "data" / "colab-gpu-pip-freeze.txt"
+SHIPPED = Path(__file__).resolve().parent / "data" / "colab-gpu-pip-freeze.txt"
 
 #: the companion's dependencies Colab does not preinstall, and why installing them there is harmless:
 #: they are added beside Colab's packages and change none of them (the Colab tests check both)
 NOT_ON_COLAB = {"daft-pgm": "pure Python; it needs only matplotlib and numpy, which Colab has"}
 
 
-def freeze() -> dict[str, str]:
-    """{canonical name: version} of every package Colab preinstalls (``name==version`` lines)."""
-    return {canonicalize_name(m[1]): m[2] for line in FREEZE.read_text().splitlines()
+def freeze_file() -> Path:
+    """The freeze in use: ``$COLAB_FREEZE`` when set (``--colab-freeze`` sets it), else the shipped one."""
+    path = Path(os.environ.get("COLAB_FREEZE") or SHIPPED)
+    if not path.is_file():
+        raise FileNotFoundError(f"COLAB_FREEZE names {path}, which is not a file")
+    return path
+
+
+def parse(text: str) -> dict[str, str]:
+    """{canonical name: version} of every ``name==version`` line of a pip freeze."""
+    return {canonicalize_name(m[1]): m[2] for line in text.splitlines()
             if (m := re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line.strip()))}
+
+
+def freeze() -> dict[str, str]:
+    """{canonical name: version} of every package Colab preinstalls."""
+    return parse(freeze_file().read_text())

@@ -15,6 +15,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--colab-freeze", metavar="PATH",
+                     help="the Colab package freeze the Colab tests pin to (default: tests/data's; "
+                          "or set COLAB_FREEZE); the weekly canary passes Colab's current one")
+
+
+def pytest_configure(config):
+    if path := config.getoption("--colab-freeze", default=None):
+        os.environ["COLAB_FREEZE"] = str(Path(path).resolve())
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -151,7 +151,7 @@ def test_colab_header_states_the_pages_own_run_time(md):
 def test_colab_edition_translations():
     """The translation rules on a small page: numbering, citations, numbers, exercises, toggles."""
     mod = _edition_module()
-    s = mod.Settings(repository="https://github.com/o/r", branch="main", release="v9", site="https://o.example/r/")
+    s = mod.Settings(repository="https://github.com/o/r", branch="main", ref="v9", site="https://o.example/r/")
     page = mod.Page(name="chapters/99_x", settings=s, cites={"k1": "Ng, 2011", "k2": "Kingma and Welling, 2014"},
                     titles={"chapters/99_x": "X", "bibliography": "References", "chapters/06_vae": "The VAE"},
                     numbers={"n_units": "7"})
@@ -231,24 +231,17 @@ def _run_guard(md, monkeypatch, *, colab: bool, installed: bool, wheel: str | No
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
 def test_first_cell_installs_companion_only_when_missing(md, monkeypatch):
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    repo, release = config["repository"]["url"], config["colab"]["release"]
+    repo, ref = config["repository"]["url"], config["colab"]["ref"]
     calls = _run_guard(md, monkeypatch, colab=True, installed=False)
     assert len(calls) == 1
     cmd = calls[0]
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
-    assert f"companion @ git+{repo}@{release}" in cmd, "repository and release come from _config.yml"
+    assert f"companion @ git+{repo}@{ref}" in cmd, "repository and ref come from _config.yml"
     assert not any(a.startswith(("-U", "--upgrade", "--force")) for a in cmd), "never upgrade Colab's packages"
     assert _run_guard(md, monkeypatch, colab=True, installed=True) == []     # already there
     assert _run_guard(md, monkeypatch, colab=False, installed=False, wheel="/tmp/w.whl")[0][-1] == "/tmp/w.whl"
     with pytest.raises(ModuleNotFoundError, match="pip install"):            # elsewhere: say how
         _run_guard(md, monkeypatch, colab=False, installed=False)
-
-
-def test_release_matches_the_package_version():
-    import companion
-
-    release = yaml.safe_load((ROOT / "_config.yml").read_text())["colab"]["release"]
-    assert release == f"v{companion.__version__}"
 
 
 def _quoted_names(source: str) -> set[str]:
@@ -299,3 +292,31 @@ def test_every_bibliography_entry_has_the_anchor_the_colab_editions_link_to(buil
     html = (site / "bibliography.html").read_text()
     missing = [k for k in mod.citations(ROOT / "references.bib") if f'id="{mod.cite_anchor(k)}"' not in html]
     assert not missing, missing
+
+
+def _readme_run_times() -> str:
+    """The README's table of run times, as the chapters state them (their **Run time:** line)."""
+    mod = _edition_module()
+    titles = mod.page_titles(ROOT)
+    rows = []
+    for md in sorted((ROOT / "chapters").glob("[0-9]*.md")):
+        time = re.sub(r" on a (2-core )?laptop CPU", "", mod.run_time(md.read_text()))
+        rows.append(f"| {titles[f'chapters/{md.stem}']} | {time} |")
+    return "\n".join(rows)
+
+
+def test_the_readme_states_the_chapters_own_run_times():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- run-times", 1)[1].split("<!-- /run-times -->", 1)[0]
+    table = "\n".join(line for line in block.splitlines() if line.startswith("| ") and "---" not in line)
+    assert table.splitlines()[1:] == _readme_run_times().splitlines(), \
+        "the README's run times differ from the chapters'; paste:\n" + _readme_run_times()
+    assert "minutes (chapter" not in readme and "chapter 9: two" not in readme
+
+
+def test_the_readme_links_the_site_and_chapter_1_in_colab():
+    readme = (ROOT / "README.md").read_text()
+    s = _edition_module().settings(ROOT)
+    assert s.site in readme and s.colab_url("chapters/01_autoencoder") in readme
+    assert "pip install 'companion[download]'" not in readme, "a bare name installs PyPI's 'companion'"
+    assert "../shared" not in readme and "DESIGN.md" not in readme, "the README points outside the repository"

@@ -3,6 +3,7 @@ the licenses are there, and the site's build and publishing re-execute only what
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 import tomllib
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from colab_freeze import FREEZE, NOT_ON_COLAB, freeze
+from colab_freeze import NOT_ON_COLAB, SHIPPED, freeze, parse
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name as _norm
 from packaging.version import Version
@@ -30,11 +31,14 @@ def test_every_dependency_floor_accepts_what_colab_has():
         assert req.specifier.contains(Version(have), prereleases=True), f"{spec} rejects Colab's {req.name} {have}"
 
 
-def test_the_freeze_copy_is_current():
-    """tests/data holds a copy of the project's reference freeze, so a clone alone can run the tests."""
-    shared = ROOT.parent / "shared" / "reference" / FREEZE.name
-    if shared.is_file():
-        assert FREEZE.read_text() == shared.read_text(), "copy ../shared/reference/ again"
+def test_the_shipped_freeze_says_where_and_when_it_was_taken():
+    """tests/data holds Colab's published list, so that a clone alone runs the Colab tests. Its
+    header names the source, the date and Colab's Python (scripts/colab_canary.py writes it)."""
+    head = "".join(line for line in SHIPPED.read_text().splitlines(keepends=True)[:4] if line.startswith("#"))
+    assert "googlecolab/backend-info" in head and "pip-freeze.gpu.txt" in head
+    assert re.search(r"\d{4}-\d{2}-\d{2}", head) and re.search(r"Python 3\.\d+", head), head
+    shipped = parse(SHIPPED.read_text())
+    assert len(shipped) > 300 and {"torch", "numpy", "ipywidgets"} <= shipped.keys()
 
 
 def test_no_dependency_for_one_data_file():

@@ -1,10 +1,11 @@
 """Fixtures of the browser tests: the built site served on 127.0.0.1, and headless Chromium.
 
-Chromium is Debian's (``apt-get install chromium``; ``.ci/run`` installs it when missing),
-driven by Playwright for Python; no browser is ever downloaded.
+Chromium is Debian's (``apt-get install chromium``; ``.ci/run`` installs it when missing), or
+the binary ``$CHROMIUM`` names, driven by Playwright for Python; no browser is ever downloaded.
 """
 import functools
 import http.server
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -36,9 +37,10 @@ def site_url(built_site):
 def browser():
     from playwright.sync_api import sync_playwright
 
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
-        pytest.fail("Chromium not found: apt-get install chromium (never `playwright install`)")
+        pytest.fail("Chromium not found: apt-get install chromium, or set CHROMIUM to a Chrome binary "
+                    "(never `playwright install`)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield b
