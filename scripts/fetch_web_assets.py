@@ -35,6 +35,20 @@ def ready() -> bool:
     return all((OUT / r).is_file() for r in REQUIRED)
 
 
+def extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """``extractall`` with the "data" filter where Python has it (3.11.4 and newer). Older 3.11
+    releases (Debian 12's python3 is 3.11.2) get the same refusals by hand: only plain files
+    and folders, all inside ``dest``."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = Path(dest).resolve()
+    for member in tar.getmembers():
+        if not (member.isfile() or member.isdir()) or not (root / member.name).resolve().is_relative_to(root):
+            raise tarfile.TarError(f"refusing to extract {member.name!r} from {tar.name}")
+    tar.extractall(dest)
+
+
 def fetch(npm: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -44,7 +58,7 @@ def fetch(npm: str) -> None:
             tgz = next(tmp.glob(name.replace("@", "").replace("/", "-") + f"-{version}.tgz"))
             unpacked = tmp / tgz.stem
             with tarfile.open(tgz) as tar:
-                tar.extractall(unpacked, filter="data")
+                extract(tar, unpacked)
             for src, dst, keep in parts:
                 src, dst = unpacked / src, OUT / dst
                 if src.is_file():

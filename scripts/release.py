@@ -28,7 +28,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,12 +117,9 @@ def package_source(ref: str, dest: Path, root: Path = ROOT) -> str:
         for name in PACKAGE_FILES:
             (shutil.copytree if (root / name).is_dir() else shutil.copy)(root / name, dest / name)
         return f"the working tree of branch {ref}"
-    archive = dest / "src.tar"
-    with archive.open("wb") as f:
-        subprocess.run(["git", "archive", "--format=tar", sha, *PACKAGE_FILES], cwd=root, stdout=f, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
-    archive.unlink()
+    archive = subprocess.run(["git", "archive", "--format=tar", sha, *PACKAGE_FILES], cwd=root,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return f"{ref} ({sha[:10]})"
 
 
