@@ -44,6 +44,15 @@ def check_seed(seed, name: str = "seed") -> int:
     return int(seed)
 
 
+def check_count(name: str, value, low: int = 1) -> int:
+    """``value`` as an ``int``; a ``ValueError`` naming ``name`` unless it is an integer ≥ ``low``
+    (a Python or NumPy integer, not a bool)."""
+    value = plain(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int ≥ {low}, got {value!r}")
+    return int(value)
+
+
 def check_writable(path, what: str = "path") -> Path:
     """``path`` as a Path, once it is known that a file can be written there: a ``TypeError``
     unless it is a str or a path, a ``ValueError`` if it is a folder or its nearest existing

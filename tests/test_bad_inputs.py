@@ -18,7 +18,8 @@ import torch
 from companion.train import History
 
 MODULES = ["companion", "companion.runtime", "companion.losses", "companion.train", "companion.nn", "companion.data",
-           "companion.data.corrupt", "companion.data.sequences", "companion.data.idx",
+           "companion.data.corrupt", "companion.data.sequences", "companion.data.idx", "companion.data.superposition",
+           "companion.metrics.dictionary", "companion.models.fsq",
            "companion.metrics.codebook", "companion.metrics.disentanglement", "companion.metrics.filters",
            "companion.metrics.jacobian", "companion.metrics.latents", "companion.metrics.likelihood", "companion.metrics.probes",
            "companion.metrics.reconstruction", "companion.metrics.sequences", "companion.metrics.subspace",
@@ -94,6 +95,9 @@ TABLE = {
     "companion.runtime:check_writable": [(lambda f: f(3), TypeError, "str or a Path"),
                                          (lambda f: f("/"), ValueError, "is a folder"),
                                          (lambda f: f("/etc/passwd/x.json"), ValueError, "cannot be written")],
+    "companion.runtime:check_count": [(lambda f: f("n", 0), ValueError, "n must be an int ≥ 1"),
+                                      (lambda f: f("n", True), ValueError, "n must be an int"),
+                                      (lambda f: f("n", 2.0), ValueError, "n must be an int")],
     "companion.runtime:drawing_from": [(lambda f: f(3).__enter__(), TypeError, "CPU torch.Generator")],
     # --- losses
     "companion.losses:finite_range": [(lambda f: f(torch.tensor([NAN]), "x"), ValueError, "NaN"),
@@ -180,6 +184,26 @@ TABLE = {
                                       "unsupported dtype"),
                                      (lambda f: f("/tmp/x.idx", "array"), TypeError, "unsupported dtype")],
     # --- metrics
+    "companion.data.superposition:feature_directions": [(lambda f: f(0, 4), ValueError, "n_features must be"),
+                                                        (lambda f: f(4, 2.5), ValueError, "dim must be an int")],
+    "companion.data.superposition:superposition": [
+        (lambda f: f(10, rho=0.0), ValueError, r"probability in \(0, 1\]"),
+        (lambda f: f(10, s_min=1.0), ValueError, r"s_min must lie in \[0, 1\)"),
+        (lambda f: f(10, directions=torch.ones(3, 2)), ValueError, "unit vectors"),
+        (lambda f: f(10, directions=[[1.0, 0.0]]), ValueError, r"float tensor \(n_features, dim\)"),
+        (lambda f: f(0), ValueError, "n must be")],
+    "companion.metrics.dictionary:feature_recovery": [
+        (lambda f: f(AE(), torch.eye(4)), TypeError, "an SAE or its unit directions"),
+        (lambda f: f(torch.eye(4), torch.eye(3)), ValueError, r"\(F, d=4\)"),
+        (lambda f: f(torch.eye(4), torch.eye(4), threshold=2), ValueError, r"cosine in \[-1, 1\]")],
+    "companion.metrics.dictionary:sae_usage": [
+        (lambda f: f(AE(), X()), TypeError, "needs an SAE"),
+        (lambda f: f(M("companion.models:SAE")(input_dim=4), torch.zeros(3, 5)), ValueError, r"shape \(B, 4\)"),
+        (lambda f: f(M("companion.models:SAE")(input_dim=4), torch.zeros(3, 4), batch_size=0), ValueError,
+         "batch_size")],
+    "companion.models.fsq:check_levels": [(lambda f: f(()), ValueError, "non-empty tuple"),
+                                          (lambda f: f((4, 1)), ValueError, "ints ≥ 2"),
+                                          (lambda f: f(torch.tensor([4, 4])), ValueError, "tuple of ints")],
     "companion.metrics.codebook:code_counts": [(lambda f: f(AE(), X()), TypeError, "vector-quantised"),
                                                (lambda f: f(VQ(), X()[:0]), ValueError, "N ≥ 1")],
     "companion.metrics.codebook:codebook_usage": [(lambda f: f(AE(), X()), TypeError, "vector-quantised"),

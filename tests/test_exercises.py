@@ -272,7 +272,42 @@ WRONG.update({
                            lambda n, length, lo, hi, g: _pairs(n, length, lo, hi, g)[0]],     # one tensor only
 })
 
+WRONG.update({
+    "sae.best_cosine": [
+        lambda u, f: (f @ u.T).max(dim=1).values,                                   # units not normalised
+        lambda u, f: (torch.nn.functional.normalize(f, dim=1) @ torch.nn.functional.normalize(u, dim=1).T)
+        .abs().max(dim=1).values,                                                   # |cos|: opposite counts
+        lambda u, f: (torch.nn.functional.normalize(f, dim=1) @ torch.nn.functional.normalize(u, dim=1).T)
+        .max(dim=0).values,                                                         # best feature per unit
+    ],
+    "fsq.round": [
+        lambda z, l: torch.round((l - 1) / 2 * torch.tanh(z)) / (l // 2),             # no offset for even levels
+        lambda z, l: torch.round(l // 2 * torch.tanh(z)) / (l // 2),                  # ⌊ℓ/2⌋ tanh: ℓ + 1 levels when even
+        lambda z, l: torch.round((l - 1) / 2 * torch.tanh(z)),                        # not divided by ⌊ℓ/2⌋
+    ],
+})
+
+
+def _fsq_round(z, levels):
+    """FSQ for one dimension, written from eq-fsq of chapter 11 in NumPy."""
+    import numpy as np
+
+    half, offset = (levels - 1) / 2, 0.5 if levels % 2 == 0 else 0.0
+    h = half * np.tanh(z.double().numpy() + np.arctanh(0.999 * offset / half)) - offset
+    return torch.from_numpy(np.round(h) / (levels // 2)).to(z.dtype)
+
+
+def _best_cosine(units, features):
+    """Each feature's best cosine by a loop over the units, in float64."""
+    best = []
+    for f in features.double():
+        best.append(max(float(f @ u / (f.norm() * u.norm())) for u in units.double()))
+    return torch.tensor(best, dtype=features.dtype)
+
+
 REFERENCE = {
+    "sae.best_cosine": _best_cosine,
+    "fsq.round": _fsq_round,
     "ae.mse": lambda x_hat, x: ((x_hat - x) ** 2).flatten(1).sum(1).mean(),
     "ae.pca_reconstruct": pca_reconstruct_reference,
     "ae.largest_angle": lambda a, b: _qr_angle(a, b),

@@ -24,7 +24,7 @@ from companion.experiments.core import RUN_CACHE, Claim, ClaimFailed, Metrics, c
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["autoencoder", "denoising", "sparse", "k-sparse", "contractive", "vae", "beta-vae", "beta-vae-sweep",
-         "vq-vae", "vq-vae-2", "td-vae"]
+         "vq-vae", "vq-vae-2", "td-vae", "after-the-survey"]
 
 
 @pytest.fixture(autouse=True)
@@ -226,7 +226,8 @@ def test_only_the_cli_imports_the_experiments():
 
 def test_cli_list():
     out = subprocess.run([sys.executable, "-m", "companion", "list"], capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("autoencoder") and "td-vae" in out.stdout
+    listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
+    assert sorted(listed) == sorted(NAMES), listed
 
 
 def test_cli_refuses_bad_arguments_before_training(tmp_path):

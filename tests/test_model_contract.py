@@ -37,6 +37,8 @@ SMALL = {
     "PixelCNN": (lambda: PixelCNN(8, channels=8, layers=2), lambda: torch.randint(8, (3, 5, 5))),
     "PixelSNAIL": (lambda: PixelSNAIL(8, (4, 4), channels=8, blocks=2, heads=2),
                    lambda: torch.randint(8, (3, 4, 4))),
+    "SAE": (lambda: REGISTRY["SAE"][0](input_dim=6, code_size=12, k=2, aux_k=4, dead_after=1),
+            lambda: torch.randn(5, 6)),
 }
 
 

@@ -17,12 +17,14 @@ int64 labels, on the CPU, deterministic given ``seed``.
 =================  =========================================================================
 
 Procedural data with known generative factors: :class:`companion.data.dsprites.DSprites`
-draws any of the 737,280 dSprites images (shape, scale, orientation, x, y) on demand.
+draws any of the 737,280 dSprites images (shape, scale, orientation, x, y) on demand, and
+:func:`companion.data.superposition.superposition` makes sparse features in superposition
+with known directions (chapter 11).
 
 The IDX data sets are looked for, in order, in ``root`` (an argument), ``$COMPANION_DATA/<name>``,
 ``~/.cache/companion/<name>`` and ``/usr/share/datasets/<name>`` (where Debian's
 ``dataset-fashion-mnist`` package puts Fashion-MNIST). With ``download=True`` missing files
-are fetched with pooch (``pip install companion[download]``) and checked against their
+are fetched with pooch (the ``download`` extra; the README says how to install it) and checked against their
 SHA-256 hashes.
 """
 from __future__ import annotations
@@ -36,10 +38,11 @@ import numpy as np
 import torch
 
 from companion.data.dsprites import DSprites
+from companion.data.superposition import Superposition, superposition
 from companion.data.idx import read_idx, write_idx
 from companion.runtime import check_seed
 
-__all__ = ["DATASETS", "DSprites", "Split", "load", "load_first", "on_disk", "pad_to", "read_idx", "write_idx", "describe"]
+__all__ = ["DATASETS", "DSprites", "Superposition", "superposition", "Split", "load", "load_first", "on_disk", "pad_to", "read_idx", "write_idx", "describe"]
 
 
 class Split(NamedTuple):

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import torch
 
-from companion.runtime import check_seed
+from companion.runtime import check_count, check_seed
 
 
 class Sequences(NamedTuple):
@@ -31,11 +31,6 @@ class Sequences(NamedTuple):
     labels: torch.Tensor
 
 
-def _check_int(name: str, v, low: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise ValueError(f"{name} must be an int ≥ {low}, got {v!r}")
-
-
 def moving_digits(images: torch.Tensor, labels: torch.Tensor | None = None, *, length: int = 16,
                   n: int | None = None, seed: int = 0) -> Sequences:
     """``n`` sequences of ``length`` frames, each a randomly chosen digit from ``images``
@@ -44,10 +39,10 @@ def moving_digits(images: torch.Tensor, labels: torch.Tensor | None = None, *, l
     seed = check_seed(seed)
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
         raise ValueError(f"images must be a float tensor (M, C, H, W), got {getattr(images, 'shape', type(images))}")
-    _check_int("length", length, 2)
+    check_count("length", length, 2)
     m, _, _, w = images.shape
     n = m if n is None else n
-    _check_int("n", n, 1)
+    check_count("n", n, 1)
     if labels is not None and not isinstance(labels, torch.Tensor):
         labels = torch.as_tensor(labels)                     # a NumPy array or a list of labels
     if labels is not None and len(labels) != m:
@@ -76,8 +71,8 @@ def oscillator(n: int, length: int = 20, *, period: float = 12.0, amplitude: tup
     position plus Gaussian noise of std ``signal_noise``, frames (N, T, 1).
     """
     seed = check_seed(seed)
-    _check_int("n", n, 1)
-    _check_int("length", length, 2)
+    check_count("n", n, 1)
+    check_count("length", length, 2)
     if render not in ("dot", "signal"):
         raise ValueError(f"render must be 'dot' or 'signal', got {render!r}")
     if not period > 2 * math.pi / 2:
@@ -124,6 +119,6 @@ def circle(seqs: Sequences, width: int = 28) -> torch.Tensor:
     a linear probe cannot follow the jump from W−1 back to 0, but it can follow (cos, sin)."""
     if not isinstance(seqs, Sequences):
         raise TypeError(f"circle expects Sequences (from moving_digits), got {type(seqs).__name__}")
-    _check_int("width", width, 1)
+    check_count("width", width, 1)
     angle = 2 * torch.pi * seqs.position / width
     return torch.stack([angle.cos(), angle.sin()], dim=-1)

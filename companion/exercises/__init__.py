@@ -12,6 +12,6 @@ from __future__ import annotations
 from companion.exercises.core import REGISTRY, CheckResult, Exercise, check, register
 from companion.exercises import (ch01_autoencoder, ch02_denoising, ch03_sparse,  # noqa: F401  (registers them)
                                  ch04_ksparse, ch05_contractive, ch06_vae, ch07_beta_vae,
-                                 ch08_vq_vae, ch09_vq_vae2, ch10_td_vae)
+                                 ch08_vq_vae, ch09_vq_vae2, ch10_td_vae, ch11_after_the_survey)
 
 __all__ = ["REGISTRY", "CheckResult", "Exercise", "check", "register"]

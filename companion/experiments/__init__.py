@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from companion.experiments import (ch01_autoencoder, ch02_denoising, ch03_sparse, ch04_ksparse,
                                    ch05_contractive, ch06_vae, ch07_beta_vae, ch07_sweep, ch08_vq_vae,
-                                   ch09_vq_vae2, ch10_td_vae)
+                                   ch09_vq_vae2, ch10_td_vae, ch11_after_the_survey)
 from companion.experiments.core import (BUDGETS, EXPERIMENTS, Claim, ClaimFailed, Run, format_table, get,
                                         references_table, register, reproduce, write_json)
 
 for _module in (ch01_autoencoder, ch02_denoising, ch03_sparse, ch04_ksparse, ch05_contractive, ch06_vae,
-                ch07_beta_vae, ch07_sweep, ch08_vq_vae, ch09_vq_vae2, ch10_td_vae):
+                ch07_beta_vae, ch07_sweep, ch08_vq_vae, ch09_vq_vae2, ch10_td_vae, ch11_after_the_survey):
     register(_module)
 
 __all__ = ["BUDGETS", "EXPERIMENTS", "Claim", "ClaimFailed", "Run", "format_table", "get", "references_table",

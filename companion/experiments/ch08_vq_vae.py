@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from companion.experiments.core import Claim, Digits, Run, claims, dashed, experiment_run, references
 from companion.metrics import code_counts, code_grids, codebook_usage
-from companion.models import VQVAE, PixelCNN, VQVAEConfig
+from companion.models import VQVAE, PixelCNN, VectorQuantizer, VQVAEConfig
 from companion.models.vq import perplexity
 from companion.train import evaluate
 
@@ -64,34 +64,48 @@ CLAIMS = claims(
 )
 
 
+def train_quantized(r: Run, name: str, config: VQVAEConfig, x_train, x_test, *, epochs: int, lr: float,
+                    batch_size: int) -> VQVAE:
+    """Train one VQ-VAE under ``name`` on the run's device, tracking its codebook on held-out
+    digits after every epoch, and record there its reconstruction (nats), perplexity, share of
+    codes used, perplexity after the first epoch, and (for a learned codebook) its restarts."""
+    counts = r.results.setdefault("counts_per_epoch", {})[name] = []
+
+    def track(epoch, m):                        # the codebook on held-out digits after each epoch
+        c = code_counts(m, x_test)
+        counts.append(c)
+        return {"perplexity": perplexity(c).item(), "used_fraction": (c > 0).float().mean().item()}
+
+    model = r.train(name, lambda: VQVAE(config), x_train, epochs=epochs, lr=lr, batch_size=batch_size,
+                    on_epoch_end=track)
+    usage = codebook_usage(model, x_test)
+    r.record("test_recon", evaluate(model, x_test)["recon"], model=name)
+    r.record("test_perplexity", usage["perplexity"], model=name)
+    r.record("test_used_fraction", usage["used_fraction"], model=name)
+    if isinstance(model.quantizer, VectorQuantizer):
+        r.record("restarts", int(model.quantizer.restarts), model=name)
+    r.record("first_epoch_perplexity", r.histories[name].tracked["perplexity"][0], model=name)
+    return model
+
+
+def train_prior(r: Run, name: str, model: VQVAE, x_train, x_test, b: Budget) -> PixelCNN:
+    """Fit a PixelCNN to ``model``'s code grids of the training digits under ``name``; record
+    its held-out bits per code."""
+    prior = r.train(name, lambda: PixelCNN(model.config.num_codes, channels=b.prior_channels, layers=b.prior_layers),
+                    code_grids(model, x_train), epochs=b.prior_epochs, lr=b.prior_lr, batch_size=b.batch_size)
+    r.record("test_bits_per_code", evaluate(prior, code_grids(model, x_test))["bits_per_code"], model=name)
+    return prior
+
+
 @experiment_run
 def run(b: Budget, r: Run) -> None:
     """Train the three VQ-VAEs and the prior on the run's device; measure them on held-out digits."""
     (x_train, _), (x_test, _) = b.load()
-    r.results["counts_per_epoch"] = {}
     for name, codebook in CODEBOOKS.items():
         config = VQVAEConfig(image_shape=tuple(x_train.shape[1:]), channels=b.channels, num_codes=b.num_codes,
                              code_dim=b.code_dim, codebook=codebook)
-        counts = r.results["counts_per_epoch"][name] = []
-
-        def track(epoch, m, counts=counts):       # the codebook on held-out digits after each epoch
-            c = code_counts(m, x_test)
-            counts.append(c)
-            return {"perplexity": perplexity(c).item(), "used_fraction": (c > 0).float().mean().item()}
-
-        model = r.train(name, lambda: VQVAE(config), x_train, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size,
-                        on_epoch_end=track)
-        usage = codebook_usage(model, x_test)
-        r.record("test_recon", evaluate(model, x_test)["recon"], model=name)
-        r.record("test_perplexity", usage["perplexity"], model=name)
-        r.record("test_used_fraction", usage["used_fraction"], model=name)
-        r.record("restarts", int(model.quantizer.restarts), model=name)
-        r.record("first_epoch_perplexity", r.histories[name].tracked["perplexity"][0], model=name)
-
-    best = r.models["restart"]
-    prior = r.train("prior", lambda: PixelCNN(b.num_codes, channels=b.prior_channels, layers=b.prior_layers),
-                    code_grids(best, x_train), epochs=b.prior_epochs, lr=b.prior_lr, batch_size=b.batch_size)
-    r.record("test_bits_per_code", evaluate(prior, code_grids(best, x_test))["bits_per_code"], model="prior")
+        train_quantized(r, name, config, x_train, x_test, epochs=b.epochs, lr=b.lr, batch_size=b.batch_size)
+    train_prior(r, "prior", r.models["restart"], x_train, x_test, b)
     r.record("counts_bits_per_code", math.log2(r.metrics.value("test_perplexity", model="restart")))
     r.record("uniform_bits_per_code", math.log2(b.num_codes))
 

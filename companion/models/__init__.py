@@ -16,11 +16,13 @@ from companion.models.vae import VAE, VAEConfig
 from companion.models.vq import VQVAE, VectorQuantizer, VQVAEConfig, nearest_code
 from companion.models.vqvae2 import VQVAE2, VQVAE2Config
 from companion.models.tdvae import TDVAE, TDVAEConfig
+from companion.models.sae import SAE, SAEConfig
+from companion.models.fsq import FiniteScalarQuantizer
 
 #: class name → (model class, config class), for checkpoints to rebuild a model from its config
 REGISTRY = {cls.__name__: (cls, cls.config_class) for cls in (
     Autoencoder, DenoisingAutoencoder, SparseAutoencoder, KSparseAutoencoder, ContractiveAutoencoder, VAE, VQVAE,
-    VQVAE2, TDVAE, PCA, PixelCNN, PixelSNAIL)}
+    VQVAE2, TDVAE, PCA, PixelCNN, PixelSNAIL, SAE)}
 
 __all__ = ["REGISTRY", "EncoderDecoder", "Model", "Prior", "PCAConfig", "PixelCNNConfig", "PixelSNAILConfig", "Autoencoder", "AutoencoderConfig", "ContractiveAutoencoder", "ContractiveAutoencoderConfig",
            "DenoisingAutoencoder", "KSparseAutoencoder",
@@ -28,4 +30,4 @@ __all__ = ["REGISTRY", "EncoderDecoder", "Model", "Prior", "PCAConfig", "PixelCN
            "DenoisingAutoencoderConfig", "Output", "PCA", "SparseAutoencoder", "SparseAutoencoderConfig",
            "VAE", "VAEConfig", "VQVAE", "VQVAEConfig", "VectorQuantizer", "nearest_code",
            "MaskedConv2d", "PixelCNN", "VQVAE2", "VQVAE2Config", "PixelSNAIL",
-           "stack_condition", "TDVAE", "TDVAEConfig"]
+           "stack_condition", "TDVAE", "TDVAEConfig", "SAE", "SAEConfig", "FiniteScalarQuantizer"]

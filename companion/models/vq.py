@@ -21,6 +21,7 @@ and the VQ term is reported but not optimised (chapter 8's notation).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -120,6 +121,11 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("usage", torch.full((num_codes,), 1.0 / num_codes))   # moving average of p_c
         self.register_buffer("restarts", torch.zeros((), dtype=torch.long))
 
+    @property
+    def learned_by_loss(self) -> bool:
+        """Whether the VQ term trains the codebook (else moving averages do, and it is only reported)."""
+        return not self.ema
+
     def extra_repr(self) -> str:
         return (f"K={self.num_codes}, D={self.code_dim}, ema={self.ema}, decay={self.decay}, "
                 f"restart_dead={self.restart_dead}")
@@ -170,12 +176,12 @@ class VectorQuantizer(nn.Module):
                 self.restarts += int(dead.sum())
 
 
-def check_codebook_fields(config, sizes: tuple[str, ...]) -> None:
+def check_codebook_fields(config, sizes: tuple[str, ...], rules: tuple[str, ...] = ("loss", "ema", "ema+restart")) -> None:
     """The checks that VQ-VAE configs share: codebook sizes, β, codebook rule, γ, likelihood."""
     for name in sizes:
         positive_int(config, name)
     finite_at_least(config, "beta")
-    choice(config, "codebook", ("loss", "ema", "ema+restart"))
+    choice(config, "codebook", rules)
     in_open_unit_interval(config, "decay")
     choice(config, "likelihood", losses.LIKELIHOODS)
 
@@ -194,31 +200,51 @@ class VQVAEConfig:
     Attributes:
         image_shape: (C, H, W); H and W divisible by 2**len(channels).
         channels: channels of the stride-2 convolutions of the encoder (mirrored in the decoder).
-        num_codes: K, the codebook size.
-        code_dim: D, the size of each code vector.
+        num_codes: K, the codebook size (64 unless given).
+        code_dim: D, the size of each code vector (16 unless given).
         beta: weight β of the commitment loss (0.25 in the paper).
-        codebook: ``"loss"`` (learned by the VQ loss), ``"ema"`` or ``"ema+restart"``.
+        codebook: ``"loss"`` (learned by the VQ loss), ``"ema"``, ``"ema+restart"``, or
+            ``"fsq"``: no codebook, finite scalar quantisation to the grid ``levels``
+            (:mod:`companion.models.fsq`); then ``num_codes`` and ``code_dim`` follow from it.
         decay: γ of the EMA codebook.
         likelihood: ``"bernoulli"`` (cross-entropy on pixels in [0, 1]) or ``"gaussian"``
             (squared error, as in the paper).
+        levels: ℓ_1 … ℓ_D of ``codebook="fsq"`` (each ≥ 2); empty otherwise.
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
     channels: tuple[int, ...] = (32, 64)
-    num_codes: int = 64
-    code_dim: int = 16
+    num_codes: int | None = None       # 64 for a learned codebook; from ``levels`` for FSQ
+    code_dim: int | None = None        # 16 for a learned codebook; from ``levels`` for FSQ
     beta: float = 0.25
     codebook: str = "ema"
     decay: float = 0.99
     likelihood: str = "bernoulli"
+    levels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         plain_fields(self, one_tuple=("channels",))
+        if self.codebook == "fsq":
+            from companion.models.fsq import check_levels
+
+            self.levels = check_levels(self.levels)
+            grid = {"num_codes": math.prod(self.levels), "code_dim": len(self.levels)}
+            for name, value in grid.items():
+                if getattr(self, name) not in (None, value):
+                    raise ValueError(f"VQVAEConfig.{name} follows from levels={self.levels} with codebook='fsq' "
+                                     f"({value}); leave it out, got {getattr(self, name)!r}")
+                setattr(self, name, value)
+        elif self.levels:
+            raise ValueError(f"VQVAEConfig.levels is the grid of codebook='fsq', got levels={self.levels} "
+                             f"with codebook={self.codebook!r}")
+        else:
+            self.num_codes = 64 if self.num_codes is None else self.num_codes
+            self.code_dim = 16 if self.code_dim is None else self.code_dim
         image_shape(self)
         self.channels = tuple(self.channels)
         if not self.channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels):
             raise ValueError(f"VQVAEConfig.channels must be positive ints, got {self.channels}")
-        check_codebook_fields(self, ("num_codes", "code_dim"))
+        check_codebook_fields(self, ("num_codes", "code_dim"), ("loss", "ema", "ema+restart", "fsq"))
         n = len(self.channels)
         if self.image_shape[1] % (1 << n) or self.image_shape[2] % (1 << n):
             raise ValueError(f"VQVAEConfig.image_shape {self.image_shape}: H and W must be divisible by "
@@ -240,8 +266,13 @@ class VQVAE(EncoderDecoder):
         super().__init__(config, **kwargs)
         cfg = self.config
         self.encoder = ConvDown(cfg.image_shape, cfg.channels, cfg.code_dim)              # g_φ: x → z_e
-        self.quantizer = VectorQuantizer(cfg.num_codes, cfg.code_dim, ema=cfg.codebook != "loss",
-                                         decay=cfg.decay, restart_dead=cfg.codebook == "ema+restart")
+        if cfg.codebook == "fsq":
+            from companion.models.fsq import FiniteScalarQuantizer
+
+            self.quantizer = FiniteScalarQuantizer(cfg.levels)
+        else:
+            self.quantizer = VectorQuantizer(cfg.num_codes, cfg.code_dim, ema=cfg.codebook != "loss",
+                                             decay=cfg.decay, restart_dead=cfg.codebook == "ema+restart")
         self.decoder = ConvUp(cfg.code_dim, cfg.channels[::-1], cfg.image_shape[0])       # f_θ: z_q → x
         self.grid_shape = self.encoder.out_shape[1:]
 
@@ -265,7 +296,7 @@ class VQVAE(EncoderDecoder):
         q = self.quantizer(z_e)
         recon, x_hat = pixel_likelihood(self.decoder(q.z_q), x, self.config.likelihood)
         loss = recon + self.config.beta * q.commitment
-        if not self.quantizer.ema:
+        if self.quantizer.learned_by_loss:
             loss = loss + q.vq
         terms = {"recon": recon, "vq": q.vq, "commitment": q.commitment}
         return Output(loss=loss, terms=terms, stats={"perplexity": q.perplexity}, x_hat=x_hat, z=q.indices)
