@@ -261,3 +261,17 @@ def test_a_vqvae_with_fsq_needs_no_codebook_or_commitment_loss():
         VQVAEConfig(codebook="fsq", levels=(4, 4, 2), num_codes=64)       # refused, not silently replaced
     assert VQVAEConfig(codebook="fsq", levels=(4, 4, 2), num_codes=32, code_dim=3).num_codes == 32
     assert (VQVAEConfig().num_codes, VQVAEConfig().code_dim) == (64, 16)
+
+
+def test_the_saved_seed_records_are_quick_runs_whose_claims_hold():
+    """The chapter shows seeds 1 and 2 from records that reproduce wrote; they are quick runs of
+    this experiment, and every claim the chapter asserts on seed 0 holds on them too."""
+    from companion.experiments import ch11_after_the_survey as experiment
+    from companion.experiments.core import metrics_of
+
+    records = experiment.seed_records()
+    assert sorted(records) == [1, 2]
+    for seed, record in records.items():
+        assert (record["experiment"], record["budget"], record["seed"]) == (experiment.NAME, "quick", seed)
+        m = metrics_of(record)
+        assert all(claim.holds(m) for claim in experiment.CLAIMS.values())

@@ -12,8 +12,10 @@
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -78,6 +80,16 @@ BUDGETS = {
 
 REFERENCES = references(NAME)                 # published numbers: records/references.json
 
+#: the quick run on more seeds, as ``python -m companion reproduce after-the-survey --seed S --json
+#: companion/experiments/records/after_the_survey_seedS.json`` wrote it (the chapter runs seed 0)
+SEED_RECORDS = {s: Path(__file__).parent / "records" / f"after_the_survey_seed{s}.json" for s in (1, 2)}
+
+
+def seed_records() -> dict[int, dict]:
+    """``{seed: record}`` of the saved quick runs on other seeds; read numbers with
+    :func:`companion.experiments.core.metrics_of`."""
+    return {s: json.loads(p.read_text()) for s, p in SEED_RECORDS.items()}
+
 
 def _l1_at(m, l0: float) -> tuple[float, bool]:
     """The L1 SAEs' normalised error at L0 = ``l0``, read off their frontier by linear
@@ -102,10 +114,11 @@ CLAIMS = claims(
           lambda m: m["digit_top_label_share"] > 0.5
           and m["digit_top_label_share"] > m.value("digit_top_label_share", model="ae_code")
           > m.value("digit_top_label_share", model="random")),
-    Claim("fsq_uses_its_codes", "FSQ uses at least 90 % of its codes on held-out digits",
-          lambda m: m.value("test_used_fraction", model="fsq") >= 0.9),
-    Claim("fsq_near_best_vq", "FSQ's held-out reconstruction is within 2 nats of the best VQ codebook",
-          lambda m: m.value("test_recon", model="fsq") - min(m.value("test_recon", model=n) for n in ch08.CODEBOOKS) <= 2),
+    Claim("fsq_beats_collapsed_codebooks", "FSQ uses more of its codes, more evenly, than the learned codebooks "
+                                           "without restarts, and reconstructs better than both",
+          lambda m: all(m.value("test_used_fraction", model="fsq") > m.value("test_used_fraction", model=n)
+                        and m.value("test_perplexity", model="fsq") > m.value("test_perplexity", model=n)
+                        and m.value("test_recon", model="fsq") < m.value("test_recon", model=n) for n in ("loss", "ema"))),
     Claim("fsq_prior_beats_counts", "the PixelCNN needs fewer bits per FSQ code than the code frequencies alone",
           lambda m: m.value("test_bits_per_code", model="fsq_prior") < m["fsq_counts_bits_per_code"]),
 )

@@ -205,7 +205,8 @@ class VQVAEConfig:
         beta: weight β of the commitment loss (0.25 in the paper).
         codebook: ``"loss"`` (learned by the VQ loss), ``"ema"``, ``"ema+restart"``, or
             ``"fsq"``: no codebook, finite scalar quantisation to the grid ``levels``
-            (:mod:`companion.models.fsq`); then ``num_codes`` and ``code_dim`` follow from it.
+            (:mod:`companion.models.fsq`); then ``num_codes`` and ``code_dim`` follow from it, and
+            ``beta`` and ``decay`` have nothing to weigh (its VQ and commitment terms are 0).
         decay: γ of the EMA codebook.
         likelihood: ``"bernoulli"`` (cross-entropy on pixels in [0, 1]) or ``"gaussian"``
             (squared error, as in the paper).
