@@ -45,7 +45,8 @@ HEADER = """# Packages preinstalled on a Google Colab GPU runtime (Python {pytho
 
 
 def pins(text: str) -> dict[str, str]:
-    """{normalised name: version} of every ``name==version`` line."""
+    """{canonical name (PEP 503: lower case, runs of ``-_.`` as one ``-``): version} of every
+    ``name==version`` line of a pip freeze. The one parser: ``tests/colab_freeze.py`` uses it."""
     return {re.sub(r"[-_.]+", "-", m[1]).lower(): m[2] for line in text.splitlines()
             if (m := re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line.strip()))}
 

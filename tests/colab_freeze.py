@@ -6,11 +6,10 @@ another one: the weekly canary (``scripts/colab_canary.py``) passes Colab's curr
 """
 from __future__ import annotations
 
+import importlib.util
 import os
-import re
+import sys
 from pathlib import Path
-
-from packaging.utils import canonicalize_name
 
 SHIPPED = Path(__file__).resolve().parent / "data" / "colab-gpu-pip-freeze.txt"
 
@@ -27,10 +26,21 @@ def freeze_file() -> Path:
     return path
 
 
+def _canary():
+    """``scripts/colab_canary.py``, which holds the one parser of a freeze (it runs with the
+    standard library alone, so it cannot import from here)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "colab_canary.py"
+    if "colab_canary" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("colab_canary", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["colab_canary"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["colab_canary"]
+
+
 def parse(text: str) -> dict[str, str]:
     """{canonical name: version} of every ``name==version`` line of a pip freeze."""
-    return {canonicalize_name(m[1]): m[2] for line in text.splitlines()
-            if (m := re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line.strip()))}
+    return _canary().pins(text)
 
 
 def freeze() -> dict[str, str]:

@@ -196,6 +196,19 @@ def test_fsq_indices_count_in_mixed_radix_and_invert():
         q(torch.full((1, 3, 2, 2), float("nan")))
 
 
+def test_fsq_nearest_is_the_closest_grid_point_by_brute_force():
+    q = FiniteScalarQuantizer((3, 4, 2))
+    points = torch.randn(200, 3, generator=torch.Generator().manual_seed(0)) * 1.5
+    closest = q.codebook[torch.cdist(points, q.codebook).argmin(1)]             # search the whole grid
+    assert torch.equal(q.nearest(points), closest)
+    assert torch.equal(q.nearest(q.codebook), q.codebook)                      # grid points stay put
+    assert torch.equal(q.index_of(q.nearest(points)), q.index_of(closest))
+    with pytest.raises(ValueError, match=r"\(\.\.\., D=3\)"):
+        q.nearest(torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        q.nearest(torch.tensor([[float("nan"), 0.0, 0.0]]))
+
+
 def test_fsq_rounds_the_bounded_value_and_passes_the_gradient_straight_through():
     q = FiniteScalarQuantizer((8, 5))
     z = torch.randn(3, 2, 4, 4, requires_grad=True)

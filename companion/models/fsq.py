@@ -103,6 +103,17 @@ class FiniteScalarQuantizer(nn.Module):
         digits = (indices[..., None] // self._radix) % self._ell.long()
         return (digits - self._half.long()).float() / self._half
 
+    def nearest(self, points: torch.Tensor) -> torch.Tensor:
+        """The grid point nearest to each point (..., D): each value rounded to the closest
+        level of its dimension (values beyond the outer levels go to them)."""
+        if not isinstance(points, torch.Tensor) or points.dim() < 1 or points.shape[-1] != self.code_dim:
+            raise ValueError(f"nearest expects points (..., D={self.code_dim}), got "
+                             f"{getattr(points, 'shape', type(points).__name__)}")
+        if not torch.isfinite(points).all():
+            raise ValueError("nearest got NaN or infinite values: they have no nearest level")
+        steps = torch.round(points * self._half).clamp(-self._half, self._ell - 1 - self._half)
+        return steps / self._half
+
     def index_of(self, codes: torch.Tensor) -> torch.Tensor:
         """The index of each grid point ``codes`` (..., D), (...): the inverse of :meth:`codes`.
         A value between levels is refused, not rounded."""

@@ -137,7 +137,7 @@ class SAE(EncoderDecoder):
         cfg = self.config
         pre = self.preactivation(x)
         z = self._activate(pre)
-        x_hat = z @ self.directions() + self.b_pre
+        x_hat = self.decode(z)
         recon = (x - x_hat).pow(2).sum(1).mean()
         terms, loss = {"recon": recon}, recon
         if cfg.activation == "relu":
