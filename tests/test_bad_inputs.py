@@ -25,7 +25,7 @@ MODULES = ["companion", "companion.runtime", "companion.losses", "companion.trai
            "companion.metrics.reconstruction", "companion.metrics.sequences", "companion.metrics.subspace",
            "companion.models.base", "companion.models.vq", "companion.models.ksparse", "companion.models.pixelcnn",
            "companion.models.pixelsnail", "companion.viz.plots", "companion.viz.diagrams", "companion.viz.quote", "companion.viz.source",
-           "companion.viz.widgets", "companion.exercises.core", "companion.experiments.core"]
+           "companion.viz.widgets", "companion.viz.browser", "companion.exercises.core", "companion.experiments.core"]
 
 #: public functions that take no argument a user could get wrong
 NO_INPUT = {"companion.data:on_disk", "companion.viz.widgets:default_mode", "companion.viz.quote:building_book",
@@ -343,6 +343,29 @@ TABLE = {
                                      (lambda f: f(torch.zeros(5, 5), scale=0), ValueError, "scale")],
     "companion.viz.widgets:render_frame": [(lambda f: f("picture"), TypeError, "image or a figure")],
     "companion.viz.widgets:png_size": [(lambda f: f(b"GIF89a"), ValueError, "not a PNG")],
+    "companion.viz.browser:export_decoder": [
+        (lambda f: f(torch.nn.Linear(2, 784)), TypeError, "a model with a decoder"),
+        (lambda f: f(VQ()), ValueError, "only an MLP decoder runs in the browser"),
+        (lambda f: f(AE(), check=torch.zeros(3, 5)), ValueError, r"\(N, 2\)"),
+        (lambda f: f(AE(), check=torch.full((1, 2), NAN)), ValueError, "finite")],
+    "companion.viz.browser:decode_exported": [
+        (lambda f: f({"codes": []}, torch.zeros(1, 2)), TypeError, "what export_decoder returns"),
+        (lambda f: f(M("companion.viz.browser:export_decoder")(AE()), torch.zeros(1, 3)), ValueError,
+         r"\(B, 2\)")],
+    "companion.viz.browser:browser_explorer": [
+        (lambda f: f(AE(), kind="grid"), ValueError, "kind must be one of"),
+        (lambda f: f(AE(), starts=torch.zeros(1, 2)), ValueError, "starts belongs to kind='traversal'"),
+        (lambda f: f(M("companion.models:VAE")(latent_size=3, hidden=(8,))), ValueError, "needs a 2-D code"),
+        (lambda f: f(AE(), codes=torch.zeros(4, 3)), ValueError, r"codes \(N, 2\)"),
+        (lambda f: f(AE(), codes=torch.zeros(4, 2), labels=[1, 2]), ValueError, "one per code"),
+        (lambda f: f(AE(), ends=[(0, 0)]), ValueError, "two 2-D codes"),
+        (lambda f: f(AE(), x_range=(1, 0)), ValueError, "low < high"),
+        (lambda f: f(AE(), "traversal", dims=[0, 5]), ValueError, "distinct coordinates in 0…1"),
+        (lambda f: f(AE(), "traversal", names=["a"]), ValueError, "2 strings"),
+        (lambda f: f(AE(), "traversal", starts=torch.zeros(1, 2), images=torch.zeros(2, 1, 28, 28)), ValueError,
+         r"start codes' images \(1, 1, 28, 28\)"),
+        (lambda f: f(AE(), description=3), TypeError, "description must be a string"),
+        (lambda f: f(AE(), scale=0), ValueError, "scale")],
     "companion.viz.widgets:static_interact": [(lambda f: f(lambda a: a), ValueError, "axes"),
                                               (lambda f: f(lambda a: a, a=[1]), ValueError, "at least 2 values"),
                                               (lambda f: f("f", a=[1, 2]), TypeError, "callable")],

@@ -2,19 +2,31 @@
 
 Every page listed in _toc.yml is checked (new chapters are covered without new test code):
 typeset math, loaded images, no uncaught JavaScript errors, working solution toggles, a
-Colab link to the page's own notebook, and, for every static latent-space explorer, that
-moving each slider changes the displayed image. Every HTML page of the site, the generated ones
+Colab link to the page's own notebook, for every static latent-space explorer, that moving
+each slider changes the displayed image, and, for every explorer that decodes in the browser,
+that it decodes like PyTorch's model and redraws under the pointer and the sliders. Every HTML page of the site, the generated ones
 (search, index, proofs) included, loads with no uncaught script error and no request to the
 site that fails; console errors are printed.
 """
+import json
 import re
 from pathlib import Path
 
+import explorer_checks as check
 import pytest
+import torch
+
+from companion.experiments.core import name_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
 MAX_PAGE_BYTES = 1_500_000
+#: what the weights of the explorers that decode in the browser may add to one page
+MAX_WEIGHT_BYTES = 1_500_000
+#: the model behind each page's in-browser explorer: (experiment, its name in the run)
+BROWSER_MODELS = {"chapters/01_autoencoder": ("ch01_autoencoder", lambda run: "explorer"),
+                  "chapters/06_vae": ("ch06_vae", lambda run: "z2"),
+                  "chapters/07_beta_vae": ("ch07_beta_vae", lambda run: name_of(beta=max(run.budget.betas)))}
 
 
 def _open(browser, url):
@@ -163,3 +175,45 @@ def test_static_explorers_respond_to_every_slider(opened, page, screenshots):
             after = _shown_image(explorer)
             assert after != before, f"moving slider {s} of explorer {e} on {page} did not change the image"
         explorer.screenshot(path=str(screenshots / f"{page.replace('/', '__')}__explorer{e}.png"))
+
+
+def _book_model(page):
+    """The model the page's explorer exports, from the run the build saved ($COMPANION_RUN_CACHE)."""
+    import importlib
+
+    module, name = BROWSER_MODELS[page]
+    run = importlib.import_module(f"companion.experiments.{module}").run("quick", seed=0)
+    return run.models[name(run)].eval()
+
+
+def test_explorers_that_decode_in_the_browser(opened, page, built_site):
+    """Decodes within BOUND of PyTorch's on 20 random codes, the map redraws under the pointer,
+    every active slider redraws, and the weights stay within the page budget (sizes printed)."""
+    from companion.viz.browser import BOUND
+
+    p, _, _ = opened
+    source = ROOT / f"{page}.md"
+    roots = p.locator(".companion-browser-explorer").count()
+    if not (source.is_file() and "browser_explorer(" in source.read_text()):
+        assert roots == 0
+        pytest.skip("no explorer that decodes in the browser")
+    assert roots >= 1 and page in BROWSER_MODELS, f"{page} builds an in-browser explorer; name its model here"
+    p.wait_for_function(f"() => window.companionBrowserExplorer && "
+                        f"window.companionBrowserExplorer.instances.length == {roots}", timeout=30_000)
+    html = (built_site[0] / f"{page}.html").read_text()
+    blobs = [json.loads(b) for b in re.findall(r'<script type="application/json" class="cbe-data">(.*?)</script>', html, re.S)]
+    weights = sum(len(layer[k]) for b in blobs for layer in b["layers"] for k in ("q", "scale", "bias"))
+    assert len(blobs) == roots and weights <= MAX_WEIGHT_BYTES
+    model = _book_model(page)
+    for i in range(roots):
+        z = torch.randn(20, blobs[i]["codeSize"], generator=torch.Generator().manual_seed(i)) * 2
+        with torch.no_grad():
+            error = (check.decode(p, i, z) - model.decode_mean(z).flatten(1).double()).abs().max().item()
+        ms = check.ms_per_decode(p, i)
+        print(f"{page} explorer {i} ({blobs[i]['kind']}): weights add {weights / 1e6:.2f} MB; largest pixel "
+              f"difference from PyTorch on 20 random codes {error:.1e}; {ms:.2f} ms per decode")
+        assert error <= BOUND
+        if blobs[i]["kind"] == "map":
+            check.pointer_redraws_the_map(p, i)
+        checked = check.sliders_redraw(p, i, skip="inactive")
+        assert checked >= (1 if blobs[i]["kind"] == "traversal" or blobs[i]["ends"] else 0)
