@@ -69,7 +69,7 @@ def test_each_weight_is_within_half_a_step_of_its_row_scale():
         s = np.frombuffer(base64.b64decode(layer["scale"]), "<f4")
         w = linear.weight.detach().double().numpy()
         assert np.allclose(s, np.abs(w).max(1) / QMAX, rtol=1e-6)                  # s_r = max_c |W_rc| / 32767
-        assert np.abs(q).max() == QMAX                                              # every row uses the full range
+        assert (np.abs(q).max(1) == QMAX).all()                                      # every row uses the full range
         assert np.all(np.abs(q * s[:, None].astype(np.float64) - w) <= s[:, None] / 2 * (1 + 1e-4))
         b = np.frombuffer(base64.b64decode(layer["bias"]), "<f4")
         assert np.array_equal(b, linear.bias.detach().numpy())                    # biases stay float32
@@ -144,6 +144,8 @@ def test_the_output_is_one_self_contained_piece_of_html():
     assert explorer.weight_bytes == sum(len(lay[k]) for lay in data["layers"] for k in ("q", "scale", "bias"))
     assert explorer.weight_bytes < explorer.page_bytes < explorer.weight_bytes + 40_000
     assert "MB in the page" in repr(explorer)
+    far = _data(browser_explorer(model, codes=codes, ends=([0.0, 0.0], [9.0, -7.0])))
+    assert far["xRange"][1] >= 9 and far["yRange"][0] <= -7                        # the default extent shows both ends
 
 
 def test_a_traversal_carries_its_starts_coordinates_names_and_images():
@@ -157,5 +159,7 @@ def test_a_traversal_carries_its_starts_coordinates_names_and_images():
     first = np.frombuffer(base64.b64decode(data["images"][0]), "<u1")
     assert np.array_equal(first, (images[0].flatten() * 255).round().to(torch.uint8).numpy())
     assert data["scale"] == 5                                     # about 170 pixels wide for 32 × 32
+    wide = _data(browser_explorer(model, "traversal", starts=torch.tensor([[0.0, 4.0, 0.0, 0.0, -5.0]]), span=(-2, 2)))
+    assert wide["span"] == [-5, 4]                                 # every slider can show its start's value
     default = _data(browser_explorer(model, "traversal"))
     assert default["starts"] == [[0.0] * 5] and default["names"] == [f"z{j}" for j in range(5)]

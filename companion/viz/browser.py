@@ -34,12 +34,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from companion.runtime import plain
+from companion.viz.plots import _count, _span
+
 #: the largest difference, in any pixel in [0, 1], between the exported decode and the model's
 BOUND = 1e-3
 QMAX = 32767
 KINDS = ("map", "traversal")
 MAX_POINTS = 5000
 MAX_STARTS = 8
+MAX_CHECK = 20_000
+MAX_SCALE = 16
+#: weights a page may carry: about 1.1 MB in the page (2 bytes each, deflated, in base64)
+MAX_WEIGHTS = 600_000
 #: activations the page's script has, by module type
 ACTIVATIONS = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Identity: "identity", nn.ELU: "elu"}
 #: the page's script, read once: a package built without it fails on import, not in a chapter
@@ -61,6 +68,11 @@ def _pack(q: np.ndarray) -> str:
     high bytes are mostly 0x00 and 0xFF, so the planes compress where interleaved bytes do not."""
     planes = np.ascontiguousarray(q, dtype="<i2").view(np.uint8).reshape(-1, 2).T
     return base64.b64encode(zlib.compress(planes.tobytes(), 9)).decode("ascii")
+
+
+def _bias(linear: nn.Linear) -> np.ndarray:
+    return (linear.bias.detach().cpu().numpy() if linear.bias is not None
+            else np.zeros(linear.out_features, dtype=np.float32))
 
 
 def _unpack(text: str, n: int) -> np.ndarray:
@@ -97,6 +109,14 @@ def _mlp_of(model) -> tuple[list[nn.Linear], list[str], tuple[int, ...]]:
         else:
             raise ValueError(f"the decoder's {layer} has no browser version; supported: Linear and "
                              f"{sorted(set(ACTIVATIONS.values()))}")
+    dtype = linears[0].weight.dtype
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"the decoder's weights are {dtype}; export a float32 or float64 model "
+                         "(model.float()), whose decode the 16-bit copy can match")
+    count = sum(layer.weight.numel() for layer in linears)
+    if count > MAX_WEIGHTS:
+        raise ValueError(f"the decoder has {count:,} weights, more than {MAX_WEIGHTS:,} for one page "
+                         "(about 1.1 MB): use a smaller decoder, or static_interact")
     width = linears[-1].out_features
     shape = tuple(parts[1].unflattened_size) if len(parts) == 2 else (1, math.isqrt(width), math.isqrt(width))
     if len(shape) != 3 or shape[0] not in (1, 3) or math.prod(shape) != width:
@@ -104,7 +124,7 @@ def _mlp_of(model) -> tuple[list[nn.Linear], list[str], tuple[int, ...]]:
     return linears, acts, shape
 
 
-def _output_map(model, linears, z: torch.Tensor) -> tuple[str, torch.Tensor]:
+def _output_map(model, z: torch.Tensor) -> tuple[str, torch.Tensor]:
     """How ``decode_mean`` turns the decoder's last layer into pixels: ``"identity"`` or
     ``"sigmoid"`` (a Bernoulli decoder's mean), found by comparing the two on codes ``z``;
     returns it and the model's images of ``z``."""
@@ -148,13 +168,14 @@ def export_decoder(model, check: torch.Tensor | None = None) -> dict:
     m = linears[0].in_features
     z = torch.randn(256, m, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 3
     if check is not None:
-        if not isinstance(check, torch.Tensor) or check.dim() != 2 or check.shape[1] != m:
-            raise ValueError(f"check must be codes of shape (N, {m}), got {getattr(check, 'shape', type(check).__name__)}")
+        if not isinstance(check, torch.Tensor) or check.dim() != 2 or check.shape[1] != m or len(check) > MAX_CHECK:
+            raise ValueError(f"check must be codes of shape (N, {m}) with N ≤ {MAX_CHECK:,}, got "
+                             f"{getattr(check, 'shape', type(check).__name__)}")
         if not torch.isfinite(check).all():
             raise ValueError("check codes must be finite")
         z = torch.cat([z, check.detach().cpu().double()])
     z = z.to(weight.dtype)                                     # the codes the model sees, used for both decodes
-    out, images = _output_map(model, linears, z.to(weight.device))
+    out, images = _output_map(model, z.to(weight.device))
     layers = []
     for linear, act in zip(linears, acts):
         w = linear.weight.detach().cpu().double().numpy()
@@ -164,7 +185,7 @@ def export_decoder(model, check: torch.Tensor | None = None) -> dict:
         q = np.round(w / scale[:, None].astype(np.float64)).astype(np.int16)
         layers.append({"rows": linear.out_features, "cols": linear.in_features, "act": act,
                        "q": _pack(q), "scale": _b64(scale, "<f4"),
-                       "bias": _b64(linear.bias.detach().cpu().numpy(), "<f4")})
+                       "bias": _b64(_bias(linear), "<f4")})
     payload = {"codeSize": m, "imageShape": list(shape), "out": out, "layers": layers}
     error = (decode_exported(payload, z) - images.detach().cpu().double()).abs().max().item()
     if not error <= BOUND:
@@ -184,11 +205,12 @@ def decode_exported(payload: dict, z: torch.Tensor) -> torch.Tensor:
     act = {"relu": lambda h: np.maximum(h, 0), "sigmoid": lambda h: 1 / (1 + np.exp(-h)), "tanh": np.tanh,
            "elu": lambda h: np.where(h > 0, h, np.expm1(np.minimum(h, 0))), "identity": lambda h: h}
     h = z.detach().cpu().double().numpy()
-    for layer in payload["layers"]:
-        q = _unpack(layer["q"], layer["rows"] * layer["cols"]).reshape(layer["rows"], layer["cols"])
-        w = (q.astype(np.float32) * _unb64(layer["scale"], "<f4")[:, None]).astype(np.float64)
-        h = act[layer["act"]](h @ w.T + _unb64(layer["bias"], "<f4"))
-    h = act[payload["out"]](h)
+    with np.errstate(over="ignore"):                        # exp(−h) overflows for h < −709: σ = 0, as in JS
+        for layer in payload["layers"]:
+            q = _unpack(layer["q"], layer["rows"] * layer["cols"]).reshape(layer["rows"], layer["cols"])
+            w = (q.astype(np.float32) * _unb64(layer["scale"], "<f4")[:, None]).astype(np.float64)
+            h = act[layer["act"]](h @ w.T + _unb64(layer["bias"], "<f4"))
+        h = act[payload["out"]](h)
     return torch.from_numpy(h).reshape(len(h), *payload["imageShape"])
 
 
@@ -204,6 +226,11 @@ class BrowserExplorer:
     max_error: float
 
     @property
+    def error_bound(self) -> float:
+        """``max_error`` rounded up to 4 decimals: what a page can quote as "less than"."""
+        return math.ceil(self.max_error * 1e4) / 1e4
+
+    @property
     def page_bytes(self) -> int:
         return len(self.html.encode("utf-8"))
 
@@ -216,22 +243,25 @@ class BrowserExplorer:
 
 
 def _codes(value, m: int, name: str, most: int) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[1] != m or not 1 <= len(value) <= most:
-        raise ValueError(f"{name} must be a tensor of codes (N, {m}) with 1 ≤ N ≤ {most}, got "
-                         f"{getattr(value, 'shape', type(value).__name__)}")
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of codes (N, {m}), got {type(value).__name__}")
+    if value.dim() != 2 or value.shape[1] != m or not 1 <= len(value) <= most:
+        raise ValueError(f"{name} must be codes (N, {m}) with 1 ≤ N ≤ {most}, got shape {tuple(value.shape)}")
     if not torch.isfinite(value).all():
         raise ValueError(f"{name} must be finite")
     return value.detach().cpu().float()
 
 
-def _span(value, name: str) -> list[float]:
+def _labels(labels, n: int | None) -> np.ndarray:
+    """Integer labels 0–9, one per code: the colours of matplotlib's tab10, as in the book's plots."""
     try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (low, high), got {value!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"{name} must be (low, high) with low < high, got {value!r}")
-    return [lo, hi]
+        a = np.asarray(labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels)
+    except (TypeError, ValueError, RuntimeError):
+        a = np.asarray([None])
+    if n is None or a.shape != (n,) or a.dtype.kind not in "iu" or (n and not 0 <= a.min() <= a.max() <= 9):
+        raise ValueError(f"labels must be integers 0–9 (one colour each), one per code ({n},); "
+                         f"got {a.dtype} of shape {a.shape}" + ("" if n is not None else ", and no codes"))
+    return a.astype(np.uint8)
 
 
 def _map_data(m: int, codes, labels, x_range, y_range, ends) -> dict:
@@ -248,13 +278,7 @@ def _map_data(m: int, codes, labels, x_range, y_range, ends) -> dict:
     else:
         auto = [[-3.0, 3.0], [-3.0, 3.0]]
     if labels is not None:
-        labels = torch.as_tensor(labels)
-        if codes is None or labels.shape != (len(codes),) or labels.is_floating_point() or (labels < 0).any():
-            raise ValueError(f"labels must be non-negative integers, one per code (N,), got "
-                             f"{tuple(labels.shape)} for {None if codes is None else len(codes)} codes")
-        data["labels"] = _b64(labels.cpu().numpy() % 256, "<u1")
-    data["xRange"] = _span(x_range, "x_range") if x_range is not None else auto[0]
-    data["yRange"] = _span(y_range, "y_range") if y_range is not None else auto[1]
+        data["labels"] = _b64(_labels(labels, None if codes is None else len(codes)), "<u1")
     if ends is not None:
         try:
             pair = torch.stack([torch.as_tensor(e, dtype=torch.float32).detach().cpu().flatten() for e in ends])
@@ -263,25 +287,56 @@ def _map_data(m: int, codes, labels, x_range, y_range, ends) -> dict:
         if pair.shape != (2, 2):
             raise ValueError(f"ends must be two 2-D codes (A, B), got shape {tuple(pair.shape)}")
         data["ends"] = _codes(pair, 2, "ends", 2).tolist()
+        for j, (lo, hi) in enumerate(auto):                  # the default extent shows both ends
+            auto[j] = [min(lo, *pair[:, j].tolist()), max(hi, *pair[:, j].tolist())]
+    for j, (name, given) in enumerate((("x_range", x_range), ("y_range", y_range))):
+        span = _span(given, name) if given is not None else auto[j]
+        if data["ends"] and not all(span[0] <= e[j] <= span[1] for e in data["ends"]):
+            raise ValueError(f"{name} {span} leaves out an end: A and B must lie on the map")
+        data["xRange" if j == 0 else "yRange"] = span
     return data
 
 
 def _traversal_data(m: int, shape, starts, images, dims, names, span) -> dict:
     starts = _codes(starts, m, "starts", MAX_STARTS) if starts is not None else torch.zeros(1, m)
-    dims = list(range(m)) if dims is None else [int(j) for j in dims]
-    if not dims or len(set(dims)) != len(dims) or not all(0 <= j < m for j in dims):
-        raise ValueError(f"dims must be distinct coordinates in 0…{m - 1}, got {dims}")
-    names = [f"z{j}" for j in dims] if names is None else list(names)
-    if len(names) != len(dims) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"names must be {len(dims)} strings, one per coordinate in dims, got {names!r}")
-    data = {"starts": starts.tolist(), "dims": dims, "names": names, "span": _span(span, "span")}
+    if dims is None:
+        dims = list(range(m))
+    elif isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
+        raise ValueError(f"dims must be a list of coordinates in 0…{m - 1}, got {dims!r}")
+    dims = [plain(j) for j in dims]
+    if (not dims or len(set(dims)) != len(dims)
+            or not all(isinstance(j, int) and not isinstance(j, bool) and 0 <= j < m for j in dims)):
+        raise ValueError(f"dims must be distinct int coordinates in 0…{m - 1}, got {dims}")
+    names = [f"z{j}" for j in dims] if names is None else names
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or len(names) != len(dims) \
+            or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"names must be a list of {len(dims)} strings, one per coordinate in dims, got {names!r}")
+    lo, hi = _span(span, "span")
+    chosen = starts[:, dims]                                  # each slider also reaches its starts' values
+    data = {"starts": starts.tolist(), "dims": dims, "names": list(names),
+            "span": [min(lo, chosen.min().item()), max(hi, chosen.max().item())]}
     if images is not None:
         if not isinstance(images, torch.Tensor) or tuple(images.shape) != (len(starts), *shape):
             raise ValueError(f"images must be the start codes' images ({len(starts)}, {', '.join(map(str, shape))}), "
                              f"got {getattr(images, 'shape', type(images).__name__)}")
-        pixels = (images.detach().cpu().float().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        if not images.is_floating_point() or not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+            raise ValueError("images must be floating point, with every value in [0, 1]")
+        pixels = (images.detach().cpu().float() * 255).round().to(torch.uint8).numpy()
         data["images"] = [_b64(p, "<u1") for p in pixels]
     return data
+
+
+def _slider_ends(data: dict) -> torch.Tensor:
+    """Every start with one of its coordinates at either end of the sliders: where a traversal
+    reaches furthest, and so where the copy is checked."""
+    codes = []
+    for start in data["starts"]:
+        for j in data["dims"]:
+            for v in data["span"]:
+                code = list(start)
+                code[j] = v
+                codes.append(code)
+    return torch.tensor(codes)
 
 
 def browser_explorer(model, kind: str = "map", *, codes: torch.Tensor | None = None, labels=None,
@@ -301,7 +356,7 @@ def browser_explorer(model, kind: str = "map", *, codes: torch.Tensor | None = N
         starts: the traversal's start codes (S, m), S ≤ 8 (default: the zero code).
         images: the start codes' own images (S, C, H, W) in [0, 1], shown beside the decode.
         dims, names: the traversal's coordinates and each slider's label (default ``z{j}``).
-        span: each traversal slider's (low, high).
+        span: each traversal slider's (low, high), widened where a start lies outside it.
         scale: pixel magnification of the decoded image (default: about 170 pixels wide).
         description: a caption above the controls.
 
@@ -326,10 +381,10 @@ def browser_explorer(model, kind: str = "map", *, codes: torch.Tensor | None = N
                           + ([codes.detach().cpu().float()] if codes is not None else []))
     else:
         data = _traversal_data(m, shape, starts, images, dims, names, span)
-        check = torch.tensor(data["starts"])
-    from companion.viz.plots import _count
-
+        check = torch.cat([torch.tensor(data["starts"]), _slider_ends(data)])
     scale = _count(scale, "scale") if scale is not None else max(1, round(170 / shape[2]))
+    if scale > MAX_SCALE:
+        raise ValueError(f"scale must be at most {MAX_SCALE} (pixels per image pixel), got {scale}")
     payload = export_decoder(model, check=check)
     weight_bytes = sum(len(layer[k]) for layer in payload["layers"] for k in ("q", "scale", "bias"))
     data = {**payload, **data, "kind": kind, "scale": scale, "caption": description}

@@ -8,13 +8,14 @@
  *   "traversal": one slider per chosen coordinate of z, all live, from a chosen start code.
  * Every move calls decode(z), a plain forward pass (matrix products and the model's activations),
  * and paints the image. Nothing is fetched. Unpacking the weights is asynchronous (the browser's
- * DecompressionStream), so an explorer joins `instances` once its decoder is ready. The page's tests use
- * window.companionBrowserExplorer.instances[i].decode(z), which returns the pixels in [0, 1]. */
+ * DecompressionStream), so an output's element gets its `companionExplorer` once the decoder is
+ * ready; the page's tests call its decode(z), which returns the pixels in [0, 1]. */
 (function () {
   "use strict";
-  const lib = window.companionBrowserExplorer || (window.companionBrowserExplorer = { instances: [] });
+  const VERSION = 1;                              // of the data format: a newer script replaces an older one
+  const lib = window.companionBrowserExplorer || (window.companionBrowserExplorer = {});
 
-  if (!lib.mount) {
+  if (lib.version !== VERSION) {
     const ACT = {
       relu: (x) => (x > 0 ? x : 0),
       sigmoid: (x) => 1 / (1 + Math.exp(-x)),
@@ -114,7 +115,9 @@
     const mapView = (data, decode, inst) => {
       const size = 280, [x0, x1] = data.xRange, [y0, y1] = data.yRange;
       const toPx = (z) => [(z[0] - x0) / (x1 - x0) * size, (y1 - z[1]) / (y1 - y0) * size];
-      const toZ = (px, py) => [x0 + px / size * (x1 - x0), y1 - py / size * (y1 - y0)];
+      const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+      // a point of the map's square: the export was checked there, so z never leaves it
+      const toZ = (px, py) => [clamp(x0 + px / size * (x1 - x0), x0, x1), clamp(y1 - py / size * (y1 - y0), y0, y1)];
       const map = el("canvas", { width: size, height: size, tabIndex: 0,
                                  title: "drag (or hover with a mouse) to pick a code; arrow keys move it" },
                      { border: "1px solid #bbb", background: "#fff", cursor: "crosshair", touchAction: "none" });
@@ -130,7 +133,7 @@
       }
       const image = imageCanvas(data.imageShape, data.scale);
       const readout = el("div", {}, { fontFamily: "monospace", margin: "4px 0" });
-      let z = data.start.slice(), dragging = false, moving = "z", t = 0.5;
+      let z = data.start.slice(), dragging = false, moving = "z", t = 0.5, onSegment = Boolean(data.ends);
       const ends = data.ends ? data.ends.map((e) => e.slice()) : null;
       const thumbs = ends ? ends.map(() => imageCanvas(data.imageShape, Math.max(1, Math.round(data.scale / 2)))) : [];
 
@@ -140,7 +143,7 @@
         ctx.beginPath(); ctx.arc(px, py, 6, 0, 2 * Math.PI); ctx.stroke();
         if (text) { ctx.fillStyle = style; ctx.font = "bold 13px sans-serif"; ctx.fillText(text, px + 8, py - 8); }
       };
-      const update = () => {
+      const update = (endsMoved = false) => {
         const ctx = map.getContext("2d");
         ctx.clearRect(0, 0, size, size);
         ctx.drawImage(dots, 0, 0);
@@ -149,19 +152,21 @@
           ctx.setLineDash([4, 4]); ctx.strokeStyle = "#444"; ctx.lineWidth = 1.5;
           ctx.beginPath(); ctx.moveTo(...a); ctx.lineTo(...b); ctx.stroke(); ctx.setLineDash([]);
           marker(ctx, ends[0], "#444", "A"); marker(ctx, ends[1], "#444", "B");
-          ends.forEach((e, i) => paint(thumbs[i], decode(e), data.imageShape));
+          if (endsMoved) ends.forEach((e, i) => paint(thumbs[i], decode(e), data.imageShape));
         }
         marker(ctx, z, "#000", "");
         paint(image, decode(z), data.imageShape);
-        readout.textContent = `z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})` + (ends ? `, ${t.toFixed(2)} of the way from A to B` : "");
+        readout.textContent = `z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})` +
+          (onSegment ? `, ${t.toFixed(2)} of the way from A to B` : "");
       };
       const along = () => ends[0].map((a, j) => (1 - t) * a + t * ends[1][j]);
+      const place = (p) => {              // the pointer or the keys put z, or the chosen end, at p
+        if (moving === "z") { z = p; onSegment = false; update(); }
+        else { ends[moving === "A" ? 0 : 1] = p; z = along(); onSegment = true; update(true); }
+      };
       const pick = (e) => {
         const r = map.getBoundingClientRect();
-        const p = toZ((e.clientX - r.left) * size / r.width, (e.clientY - r.top) * size / r.height);
-        if (moving === "z") z = p;
-        else { ends[moving === "A" ? 0 : 1] = p; z = along(); }
-        update();
+        place(toZ((e.clientX - r.left) * size / r.width, (e.clientY - r.top) * size / r.height));
       };
       map.addEventListener("pointerdown", (e) => { dragging = true; map.setPointerCapture(e.pointerId); pick(e); });
       map.addEventListener("pointermove", (e) => { if (dragging || (e.pointerType === "mouse" && moving === "z")) pick(e); });
@@ -170,8 +175,8 @@
         const step = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] }[e.key];
         if (!step) return;
         e.preventDefault();
-        z = [z[0] + step[0] * (x1 - x0) / 50, z[1] + step[1] * (y1 - y0) / 50];
-        update();
+        const from = moving === "z" ? z : ends[moving === "A" ? 0 : 1];
+        place(toZ(...toPx([from[0] + step[0] * (x1 - x0) / 50, from[1] + step[1] * (y1 - y0) / 50])));
       });
 
       const panel = el("div", {}, { display: "flex", flexDirection: "column", gap: "4px" });
@@ -186,7 +191,7 @@
           label.append(radio, text);
           choice.append(label);
         }
-        const walk = slider("from A (0) to B (1)", 0, 1, 0.01, t, (v) => { t = v; z = along(); update(); });
+        const walk = slider("from A (0) to B (1)", 0, 1, 0.01, t, (v) => { t = v; z = along(); onSegment = true; update(); });
         z = along();
         const strip = el("div", {}, { display: "flex", alignItems: "center", gap: "6px" });
         strip.append("A", thumbs[0], image, thumbs[1], "B");
@@ -199,14 +204,16 @@
       const legend = el("div", {}, { fontSize: "0.85em" });
       if (labels) {
         legend.append("colour = label: ");
-        for (let d = 0; d < 10; d++) legend.append(el("b", { textContent: ` ${d}` }, { color: PALETTE[d] }));
+        for (const d of [...new Set(labels)].sort((a, b) => a - b)) {
+          legend.append(el("b", { textContent: ` ${d}` }, { color: PALETTE[d % 10] }));
+        }
       }
       const left = el("div");
       left.append(map, legend);
       const body = el("div", {}, { display: "flex", gap: "16px", alignItems: "flex-start", flexWrap: "wrap" });
       body.append(left, panel);
-      Object.assign(inst, { map, image, code: () => z.slice(), set: (p) => { z = p.slice(); update(); } });
-      update();
+      Object.assign(inst, { map, image, code: () => z.slice(), set: (p) => { z = p.slice(); onSegment = false; update(); } });
+      update(true);
       return body;
     };
 
@@ -259,24 +266,34 @@
       const box = el("div", {}, { margin: "0.5em 0" });
       if (data.caption) box.append(el("div", { textContent: data.caption }, { fontWeight: "bold", marginBottom: "4px" }));
       box.append(data.kind === "map" ? mapView(data, decode, inst) : traversalView(data, decode, inst));
-      box.append(el("div", { textContent: "Decoded in this browser from a copy of the decoder's weights: no kernel, nothing fetched." },
+      box.append(el("div", { textContent: "Decoded in this browser from a copy of the decoder's weights: no Python behind the page, nothing fetched." },
                     { fontSize: "0.8em", color: "#666", marginTop: "4px" }));
       const fallback = root.querySelector(".cbe-fallback");
       if (fallback) fallback.remove();
       root.append(box);
-      lib.instances.push(inst);
+      root.companionExplorer = inst;                 // what the page's tests reach, through the page
       return inst;
     };
+
+    /* Start an output once: decode its data, build it, or say why it could not start. */
+    lib.start = function (root) {
+      if (root.dataset.mounted) return;
+      root.dataset.mounted = "1";
+      const data = JSON.parse(root.querySelector("script.cbe-data").textContent);
+      lib.mount(root, data).catch((error) => {
+        const fallback = root.querySelector(".cbe-fallback");
+        if (fallback) fallback.textContent = `The explorer could not start: ${error.message}.`;
+        throw error;
+      });
+    };
+    lib.version = VERSION;
   }
 
+  /* The output this script belongs to. A host that runs the script somewhere else (VS Code,
+     the classic notebook) leaves currentScript outside any output: then start every output on
+     the page that has not started. */
   const script = document.currentScript;
-  const root = script && script.closest(".companion-browser-explorer");
-  if (root && !root.dataset.mounted) {
-    root.dataset.mounted = "1";
-    lib.mount(root, JSON.parse(root.querySelector("script.cbe-data").textContent)).catch((error) => {
-      const fallback = root.querySelector(".cbe-fallback");
-      if (fallback) fallback.textContent = `The explorer could not start: ${error.message}.`;
-      throw error;
-    });
-  }
+  const own = script && script.closest(".companion-browser-explorer");
+  const roots = own ? [own] : Array.from(document.querySelectorAll(".companion-browser-explorer"));
+  roots.forEach(lib.start);
 })();

@@ -45,6 +45,17 @@ def _count(value, name: str, low: int = 1) -> int:
     return value
 
 
+def _span(value, name: str) -> list[float]:
+    """A range argument (``x_range``, ``span``): (low, high), finite, low < high, as two floats."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (low, high), got {value!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"{name} must be (low, high) with low < high, got {value!r}")
+    return [lo, hi]
+
+
 def _to_numpy_images(images) -> np.ndarray:
     a = image_array(images)
     if a.ndim == 3:

@@ -218,12 +218,10 @@ def latent_map(decode: Callable[[torch.Tensor], torch.Tensor], x_range=(-3.0, 3.
     from companion.models.base import device_of, image_decoder
 
     decode = image_decoder(decode)
-    from companion.viz.plots import _count
+    from companion.viz.plots import _count, _span
 
     steps, scale = _count(steps, "steps", 2), _count(scale, "scale")
-    for name, r in (("x_range", x_range), ("y_range", y_range)):
-        if len(r) != 2 or not r[0] < r[1]:
-            raise ValueError(f"{name} must be (low, high) with low < high, got {r}")
+    x_range, y_range = _span(x_range, "x_range"), _span(y_range, "y_range")
     grid = {n: [round(float(v), 3) for v in np.linspace(lo, hi, steps)]
             for n, (lo, hi) in (("z1", x_range), ("z2", y_range))}
 

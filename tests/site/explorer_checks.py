@@ -3,31 +3,41 @@ its decode, what it draws, and whether each control changes the drawing. Used on
 its own (test_decoding_in_chromium.py) and on the built site (test_site.py)."""
 import torch
 
-LIB = "window.companionBrowserExplorer"
+ROOTS = "Array.from(document.querySelectorAll('.companion-browser-explorer'))"
+
+
+def _at(i: int) -> str:
+    """Explorer i in JavaScript: what the i-th output on the page holds once it has started."""
+    return f"document.querySelectorAll('.companion-browser-explorer')[{i}].companionExplorer"
 
 
 def count(p) -> int:
-    return p.evaluate(f"() => ({LIB} || {{instances: []}}).instances.length")
+    """How many outputs on the page have started (their decoder unpacked, their controls built)."""
+    return p.evaluate(f"() => {ROOTS}.filter(root => root.companionExplorer).length")
+
+
+def wait_for(p, n: int, timeout: float = 30_000) -> None:
+    p.wait_for_function(f"() => {ROOTS}.filter(root => root.companionExplorer).length == {n}", timeout=timeout)
 
 
 def decode(p, i: int, z: torch.Tensor) -> torch.Tensor:
     """The page's decode of codes z (N, m), as pixels (N, C·H·W), float64."""
-    out = p.evaluate(f"(zs) => zs.map(z => {LIB}.instances[{i}].decode(z))", z.tolist())
+    out = p.evaluate(f"(zs) => zs.map(z => {_at(i)}.decode(z))", z.tolist())
     return torch.tensor(out, dtype=torch.float64)
 
 
 def shown(p, i: int) -> list[int]:
     """The RGBA bytes of the image explorer i shows now."""
-    return p.evaluate(f"""() => {{ const c = {LIB}.instances[{i}].image;
+    return p.evaluate(f"""() => {{ const c = {_at(i)}.image;
                                   return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }}""")
 
 
 def code(p, i: int) -> list[float]:
-    return p.evaluate(f"() => {LIB}.instances[{i}].code()")
+    return p.evaluate(f"() => {_at(i)}.code()")
 
 
 def ms_per_decode(p, i: int, n: int = 300) -> float:
-    return p.evaluate(f"""() => {{ const e = {LIB}.instances[{i}], z = new Array(e.codeSize).fill(0.3);
+    return p.evaluate(f"""() => {{ const e = {_at(i)}, z = new Array(e.codeSize).fill(0.3);
                                   const t0 = performance.now();
                                   for (let k = 0; k < {n}; k++) {{ z[0] = k / 100; e.decode(z); }}
                                   return (performance.now() - t0) / {n}; }}""")

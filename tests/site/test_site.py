@@ -198,8 +198,7 @@ def test_explorers_that_decode_in_the_browser(opened, page, built_site):
         assert roots == 0
         pytest.skip("no explorer that decodes in the browser")
     assert roots >= 1 and page in BROWSER_MODELS, f"{page} builds an in-browser explorer; name its model here"
-    p.wait_for_function(f"() => window.companionBrowserExplorer && "
-                        f"window.companionBrowserExplorer.instances.length == {roots}", timeout=30_000)
+    check.wait_for(p, roots)
     html = (built_site[0] / f"{page}.html").read_text()
     blobs = [json.loads(b) for b in re.findall(r'<script type="application/json" class="cbe-data">(.*?)</script>', html, re.S)]
     weights = sum(len(layer[k]) for b in blobs for layer in b["layers"] for k in ("q", "scale", "bias"))
