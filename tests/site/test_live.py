@@ -1,7 +1,9 @@
-"""The live mode: chapter 1 served by Voilà on 127.0.0.1, a slider moved, the image changes.
+"""The live mode: chapter 2 served by Voilà on 127.0.0.1, a slider moved, the image changes.
 
 Voilà runs the whole notebook in a real kernel (about a minute), then the explorer's
-sliders call the decoder in that kernel.
+sliders call the model in that kernel. Chapter 2's explorer is frame-based (its models are
+convolutional); chapters 1, 6 and 7 decode in the browser instead (test_site.py,
+test_lab_explorer.py).
 """
 import os
 import socket
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "chapters" / "01_autoencoder.ipynb"
+NOTEBOOK = ROOT / "chapters" / "02_denoising_autoencoder.ipynb"
 
 
 def _free_port() -> int:
@@ -51,7 +53,7 @@ def voila_url():
 
 
 @pytest.mark.slow
-def test_live_latent_map_responds_in_voila(browser, voila_url, screenshots):
+def test_live_explorer_responds_in_voila(browser, voila_url, screenshots):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(voila_url, wait_until="load", timeout=300_000)
     explorer = page.locator(".companion-explorer").first
@@ -71,6 +73,6 @@ def test_live_latent_map_responds_in_voila(browser, voila_url, screenshots):
     while after == before and time.time() < deadline:
         page.wait_for_timeout(250)
         after = image.screenshot()
-    explorer.screenshot(path=str(screenshots / "voila__01_autoencoder__explorer.png"))
+    explorer.screenshot(path=str(screenshots / "voila__02_denoising_autoencoder__explorer.png"))
     page.close()
     assert after != before, "moving the slider in Voilà did not change the decoded image"
